@@ -87,3 +87,20 @@ json_t *abe_parse_json_body(abe_req_t *r);
 json_t *abe_json_timestamp(void);
 
 #endif
+
+/* ---- pipeline internals (used by the worker main) ------------------------------------------------ */
+
+/* abe_http_register — install the single catch-all "/" handler on hostconf (routing is ours). */
+void abe_http_register(h2o_hostconf_t *hostconf);
+
+/* abe_http_inflight — requests taken by the pipeline and not yet answered (drain waits for 0). */
+size_t abe_http_inflight(void);
+
+/* abe_cid_is_valid — SPEC §2.4: 1–128 characters of [A-Za-z0-9._-]. */
+int abe_cid_is_valid(const char *s, size_t len);
+
+/*
+ * abe_media_type_is_json — SPEC §2.1 Content-Type rule: application/json or application/<x>+json,
+ * case-insensitive, parameters allowed, charset (if any) must be utf-8 (quoted or not).
+ */
+int abe_media_type_is_json(const char *v, size_t len);
