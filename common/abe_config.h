@@ -27,9 +27,9 @@ typedef struct abe_config {
     int64_t max_body_bytes;         /* MAX_BODY_BYTES 1024..67108864, default 1048576 */
     int64_t worker_max_requests;    /* WORKER_MAX_REQUESTS >=0, default 0 */
     int worker_max_boot_failures;   /* WORKER_MAX_BOOT_FAILURES >=1, default 5 */
-    char trusted_proxies[ABE_CFG_STR_MAX]; /* TRUSTED_PROXIES comma list, default "" */
+    char trusted_proxies[ABE_CFG_STR_MAX]; /* TRUSTED_PROXIES, checked IPs/CIDRs, ","-joined */
     char pid_file[ABE_CFG_PATH_MAX];       /* PID_FILE, default <dir of DB_PATH>/advanced-backend.pid; "" = none */
-    char control_socket[ABE_CFG_PATH_MAX]; /* CONTROL_SOCKET, default <dir of DB_PATH>/advanced-backend.sock */
+    char control_socket[ABE_CFG_PATH_MAX]; /* CONTROL_SOCKET, <dir of DB_PATH>/advanced-backend.sock; "" = none */
     abe_log_level_t log_level;      /* LOG_LEVEL, default info */
     int log_json;                   /* LOG_FORMAT=json -> 1, plain -> 0 */
     char log_file[ABE_CFG_PATH_MAX];/* LOG_FILE, "" = stderr */
@@ -56,7 +56,7 @@ typedef struct abe_config {
     int slo_error_rate_window_s;         /* 1..3600, default 300 */
     int slo_latency_window_s;            /* 1..3600, default 300 */
     int64_t slo_alert_cooldown_s;        /* >=0, default 300 */
-    int64_t slo_min_requests;            /* >=1? default 1 */
+    int64_t slo_min_requests;            /* >=1, default 1 */
     char config_file[ABE_CFG_PATH_MAX];  /* the file actually read, "" if none */
 } abe_config_t;
 
@@ -72,7 +72,12 @@ void abe_config_defaults(abe_config_t *cfg);
  *             fine). When path is non-NULL (from --config or CONFIG_FILE) a missing file is an error.
  *   envp:     environment to read overrides from (NULL = the process environ).
  *   err/errlen: on failure receives "config error: <KEY>: <reason>" (NUL-terminated, truncated to errlen).
- * Returns 0 on success, -1 on any error (unknown key, bad type/range, unreadable/unparsable file).
+ * Returns 0 on success, -1 on any error (unknown key, bad type/range, unreadable/unparsable file). On
+ * failure *cfg is left unchanged, so a failed SIGHUP reload keeps the running configuration.
+ * Strings longer than their buffers are an error (never truncated); the YAML file is capped at 1 MiB.
+ * PID_FILE / CONTROL_SOCKET not set anywhere are derived from the effective DB_PATH;
+ * SLO_ERROR_RATE_5XX_THRESHOLD not set anywhere follows SLO_ERROR_RATE_THRESHOLD. CONFIG_FILE is not a
+ * key: the caller resolves it into path. cfg->config_file records the file actually read ("" if none).
  * Implements SPEC §10.
  */
 int abe_config_load(abe_config_t *cfg, const char *path, char *const *envp, char *err, size_t errlen);
