@@ -1,0 +1,369 @@
+/*
+ * test_foundation.c — the foundation issue against the real binary: service routes, the error pipeline
+ * (404/405/413/414/415/422/431, correlation ids), HEAD, keep-alive, two workers serving, a SIGKILLed worker
+ * replaced, graceful SIGTERM with no accepted request failing, --check-config exit codes.
+ */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "abe_it.h"
+
+static abe_it_daemon_t D;
+
+static void start_default(void)
+{
+    const char *env[] = {"LOG_FORMAT=json", "MAX_BODY_BYTES=2048", NULL};
+    cr_assert_eq(abe_it_start(&D, env), 0, "daemon did not start");
+}
+
+static void stop_default(void)
+{
+    abe_it_stop(&D, 20);
+    abe_it_cleanup(&D);
+}
+
+static void assert_envelope(abe_it_resp_t *r, long status, const char *detail)
+{
+    char cid[256];
+    cr_assert_eq(r->status, status, "status %ld body %s", r->status, r->body);
+    cr_assert_not_null(r->json, "body is not JSON: %s", r->body);
+    if (detail) cr_assert_str_eq(json_string_value(json_object_get(r->json, "detail")), detail);
+    cr_assert_not_null(abe_it_header(r, "x-correlation-id", cid, sizeof(cid)));
+    cr_assert_str_eq(json_string_value(json_object_get(r->json, "correlation_id")), cid);
+    char ct[128];
+    cr_assert_not_null(abe_it_header(r, "content-type", ct, sizeof(ct)));
+    cr_assert_str_eq(ct, "application/json");
+}
+
+TestSuite(foundation, .init = start_default, .fini = stop_default, .timeout = 120);
+
+Test(foundation, service_routes)
+{
+    abe_it_resp_t r = abe_it_get(&D, "/");
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "message")),
+                     "advanced-backend multi-agent platform API");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "version")), "2.0.0");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "operational");
+    cr_assert_eq(json_array_size(json_object_get(r.json, "features")), 6);
+    const char *ts = json_string_value(json_object_get(r.json, "timestamp"));
+    cr_assert(ts && strlen(ts) == 27 && ts[26] == 'Z' && ts[19] == '.', "timestamp %s", ts);
+    abe_it_resp_free(&r);
+
+    const char *ok_paths[] = {"/health", "/health/live", "/api/v1/ping"};
+    for (int i = 0; i < 3; i++) {
+        r = abe_it_get(&D, ok_paths[i]);
+        cr_assert_eq(r.status, 200);
+        cr_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+        abe_it_resp_free(&r);
+    }
+    r = abe_it_get(&D, "/health/ready");
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "{\"status\":\"ready\"}");
+    abe_it_resp_free(&r);
+
+    r = abe_it_get(&D, "/api/v1/health");
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "ok");
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "workers")), 2);
+    cr_assert(json_is_integer(json_object_get(r.json, "uptime_seconds")));
+    cr_assert(strncmp(r.body, "{\"status\":\"ok\",\"version\":\"2.0.0\",\"uptime_seconds\":", 50) == 0, "%s",
+              r.body);
+    abe_it_resp_free(&r);
+}
+
+Test(foundation, head_has_headers_no_body)
+{
+    abe_it_resp_t r;
+    abe_it_request(&D, "HEAD", "/health", NULL, NULL, 0, NULL, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.len, 0);
+    char cl[32];
+    cr_assert_not_null(abe_it_header(&r, "content-length", cl, sizeof(cl)));
+    cr_assert_str_eq(cl, "15");
+    abe_it_resp_free(&r);
+}
+
+Test(foundation, not_found_and_method_not_allowed)
+{
+    abe_it_resp_t r = abe_it_get(&D, "/nope");
+    assert_envelope(&r, 404, "Not Found");
+    abe_it_resp_free(&r);
+    r = abe_it_get(&D, "/api/v1/agents/");
+    assert_envelope(&r, 404, "Not Found");
+    abe_it_resp_free(&r);
+
+    r = abe_it_delete(&D, "/health");
+    assert_envelope(&r, 405, "Method Not Allowed");
+    char allow[64];
+    cr_assert_not_null(abe_it_header(&r, "allow", allow, sizeof(allow)));
+    cr_assert_str_eq(allow, "GET, HEAD");
+    abe_it_resp_free(&r);
+
+    abe_it_request(&D, "PUT", "/api/v1/workflows/abc", "application/json", "{}", 2, NULL, &r);
+    assert_envelope(&r, 405, "Method Not Allowed");
+    cr_assert_str_eq(abe_it_header(&r, "allow", allow, sizeof(allow)), "GET, HEAD, DELETE");
+    abe_it_resp_free(&r);
+
+    /* %2F never splits a segment: this is workflow id "abc/execute", and POST is not allowed there */
+    r = abe_it_post_json(&D, "/api/v1/workflows/abc%2Fexecute", "{}");
+    assert_envelope(&r, 405, "Method Not Allowed");
+    abe_it_resp_free(&r);
+}
+
+Test(foundation, correlation_id_echo_and_replace)
+{
+    abe_it_resp_t r;
+    const char *good[] = {"X-Correlation-ID: my-id_1.2", NULL};
+    abe_it_request(&D, "GET", "/nope", NULL, NULL, 0, good, &r);
+    char cid[256];
+    cr_assert_str_eq(abe_it_header(&r, "x-correlation-id", cid, sizeof(cid)), "my-id_1.2");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "correlation_id")), "my-id_1.2");
+    abe_it_resp_free(&r);
+
+    const char *bad[] = {"X-Correlation-ID: bad id!", NULL};
+    abe_it_request(&D, "GET", "/health", NULL, NULL, 0, bad, &r);
+    abe_it_header(&r, "x-correlation-id", cid, sizeof(cid));
+    cr_assert_eq(strlen(cid), 36, "replaced by a UUID4: %s", cid);
+    cr_assert_eq(cid[14], '4');
+    abe_it_resp_free(&r);
+
+    const char *two[] = {"X-Correlation-ID: one", "X-Correlation-ID: two", NULL};
+    abe_it_request(&D, "GET", "/health", NULL, NULL, 0, two, &r);
+    abe_it_header(&r, "x-correlation-id", cid, sizeof(cid));
+    cr_assert_eq(strlen(cid), 36, "two headers get a new id: %s", cid);
+    abe_it_resp_free(&r);
+}
+
+Test(foundation, body_and_header_limits)
+{
+    abe_it_resp_t r;
+    char *big = malloc(3000);
+    memset(big, ' ', 2999);
+    big[0] = '{';
+    big[2998] = '}';
+    big[2999] = '\0';
+    abe_it_request(&D, "POST", "/api/v1/workflows", "application/json", big, 2999, NULL, &r);
+    assert_envelope(&r, 413, "Request body too large");
+    abe_it_resp_free(&r);
+    free(big);
+
+    abe_it_request(&D, "POST", "/api/v1/workflows", "text/plain", "{}", 2, NULL, &r);
+    assert_envelope(&r, 415, "Content-Type must be application/json");
+    abe_it_resp_free(&r);
+
+    r = abe_it_post_json(&D, "/api/v1/workflows", "{\"a\":");
+    assert_envelope(&r, 422, NULL);
+    json_t *issue = json_array_get(json_object_get(r.json, "detail"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(issue, "type")), "json_invalid");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(issue, "loc"), 0)), "body");
+    abe_it_resp_free(&r);
+
+    r = abe_it_post_json(&D, "/api/v1/workflows", "  ");
+    assert_envelope(&r, 422, NULL);
+    issue = json_array_get(json_object_get(r.json, "detail"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(issue, "type")), "missing");
+    abe_it_resp_free(&r);
+
+    char *uri = malloc(9000);
+    strcpy(uri, "/health?x=");
+    memset(uri + 10, 'a', 8500);
+    uri[8510] = '\0';
+    r = abe_it_get(&D, uri);
+    assert_envelope(&r, 414, "URI Too Long");
+    abe_it_resp_free(&r);
+    free(uri);
+
+    char *hdr = malloc(17000);
+    strcpy(hdr, "X-Big: ");
+    memset(hdr + 7, 'b', 16500);
+    hdr[16507] = '\0';
+    const char *hdrs[] = {hdr, NULL};
+    abe_it_request(&D, "GET", "/health", NULL, NULL, 0, hdrs, &r);
+    assert_envelope(&r, 431, "Request Header Fields Too Large");
+    abe_it_resp_free(&r);
+    free(hdr);
+
+    /* the daemon keeps serving after all of that */
+    r = abe_it_get(&D, "/health");
+    cr_assert_eq(r.status, 200);
+    abe_it_resp_free(&r);
+}
+
+static size_t sink(char *p, size_t s, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return s * n;
+}
+
+Test(foundation, keep_alive_reuses_connection)
+{
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/api/v1/ping", D.base_url);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+        long code = 0, connects = -1;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        cr_assert_eq(code, 200);
+        if (i > 0) cr_assert_eq(connects, 0, "request %d opened a new connection", i);
+    }
+    curl_easy_cleanup(c);
+}
+
+static int count_distinct_access_pids(void)
+{
+    char *log = abe_it_read_log(&D);
+    int pids[8], n = 0;
+    for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (o && json_object_get(o, "correlation_id")) {
+            int pid = (int)json_integer_value(json_object_get(o, "pid"));
+            int seen = 0;
+            for (int i = 0; i < n; i++)
+                seen |= pids[i] == pid;
+            if (!seen && n < 8) pids[n++] = pid;
+        }
+        json_decref(o);
+    }
+    free(log);
+    return n;
+}
+
+typedef struct hammer {
+    int n_ok, n_refused, n_failed, requests;
+} hammer_t;
+
+static void *hammer_thread(void *arg)
+{
+    hammer_t *h = arg;
+    for (int i = 0; i < h->requests; i++) {
+        abe_it_resp_t r;
+        const char *close_hdr[] = {"Connection: close", NULL};
+        int rc = abe_it_request(&D, "GET", "/api/v1/health", NULL, NULL, 0, close_hdr, &r);
+        if (rc == 0 && r.status == 200)
+            h->n_ok++;
+        else if (rc != 0)
+            h->n_refused++;
+        else
+            h->n_failed++;
+        abe_it_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(foundation, two_workers_both_serve)
+{
+    pid_t w[4];
+    cr_assert_eq(abe_it_children(&D, "abe-worker", w, 4), 2);
+    pid_t p[2];
+    cr_assert_eq(abe_it_children(&D, "abe-persist", p, 2), 1);
+    hammer_t h[4] = {{.requests = 100}, {.requests = 100}, {.requests = 100}, {.requests = 100}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer_thread, &h[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(h[i].n_ok, 100);
+    cr_assert_eq(count_distinct_access_pids(), 2, "access log should show both worker pids");
+}
+
+static int two_workers_ready(void *arg)
+{
+    pid_t *old = arg, w[4];
+    int n = abe_it_children(&D, "abe-worker", w, 4);
+    if (n != 2) return 0;
+    for (int i = 0; i < n; i++)
+        if (w[i] == *old) return 0;
+    abe_it_resp_t r = abe_it_get(&D, "/api/v1/health");
+    int ok = r.status == 200 && json_integer_value(json_object_get(r.json, "workers")) == 2;
+    abe_it_resp_free(&r);
+    return ok;
+}
+
+Test(foundation, killed_worker_is_replaced)
+{
+    pid_t w[4];
+    cr_assert_eq(abe_it_children(&D, "abe-worker", w, 4), 2);
+    cr_assert_eq(kill(w[0], SIGKILL), 0);
+    /* the other worker keeps answering meanwhile */
+    for (int i = 0; i < 20; i++) {
+        abe_it_resp_t r = abe_it_get(&D, "/api/v1/ping");
+        cr_assert_eq(r.status, 200);
+        abe_it_resp_free(&r);
+    }
+    cr_assert(abe_it_wait_until(two_workers_ready, &w[0], 10000), "worker not replaced");
+    char *log = abe_it_read_log(&D);
+    cr_assert(strstr(log, "respawning"), "respawn not logged");
+    free(log);
+}
+
+Test(foundation, graceful_stop_fails_no_accepted_request)
+{
+    hammer_t h[4] = {{.requests = 400}, {.requests = 400}, {.requests = 400}, {.requests = 400}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer_thread, &h[i]);
+    usleep(300000);
+    int status = abe_it_stop(&D, 15);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(status, 0, "exit status %d", status);
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 4; i++) {
+        ok += h[i].n_ok;
+        failed += h[i].n_failed;
+    }
+    cr_assert_gt(ok, 0);
+    cr_assert_eq(failed, 0, "%d accepted requests failed", failed);
+    /* nothing left behind */
+    pid_t w[4];
+    cr_assert_eq(abe_it_children(&D, "abe-worker", w, 4), 0);
+}
+
+static int run_binary(const char *const *argv, const char *const *env)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (const char *const *e = env; e && *e; e++)
+            putenv((char *)*e);
+        int null = open("/dev/null", 1);
+        dup2(null, 1);
+        dup2(null, 2);
+        execv(ABE_BINARY, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(cli, check_config_exit_codes, .timeout = 30)
+{
+    const char *ok_argv[] = {ABE_BINARY, "--check-config", "--config",
+                             ABE_SOURCE_DIR "/conf/advanced-backend.yaml", NULL};
+    const char *ok_env[] = {"AGENTS_CONFIG_DIR=" ABE_SOURCE_DIR "/conf", NULL};
+    cr_assert_eq(run_binary(ok_argv, ok_env), 0);
+    const char *bad_env[] = {"AGENTS_CONFIG_DIR=" ABE_SOURCE_DIR "/conf", "UVICORN_PORT=99999", NULL};
+    cr_assert_eq(run_binary(ok_argv, bad_env), 78);
+    const char *t_argv[] = {ABE_BINARY, "-t", "--config", "/nonexistent/file.yaml", NULL};
+    cr_assert_eq(run_binary(t_argv, ok_env), 78);
+    const char *bad_agents[] = {"AGENTS_CONFIG_DIR=" ABE_SOURCE_DIR "/tests/unit/fixtures/agents/broken",
+                                NULL};
+    cr_assert_eq(run_binary(ok_argv, bad_agents), 78);
+    const char *usage_argv[] = {ABE_BINARY, "--bogus", NULL};
+    cr_assert_eq(run_binary(usage_argv, ok_env), 2);
+}
