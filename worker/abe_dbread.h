@@ -55,4 +55,15 @@ int abe_dbr_get_execution(abe_dbr_t *r, const char *execution_id, json_t **execu
  */
 int abe_dbr_owned_executions(abe_dbr_t *r, long owner_pid, json_t **out);
 
+/*
+ * abe_dbr_explain — diagnostics/tests: the EXPLAIN QUERY PLAN detail lines of one of this reader's prepared
+ * queries, so a test can prove lists and lookups use an index instead of scanning a table.
+ *   query: the query's name, e.g. "list_conversations", "list_messages", "list_workflows", "get_workflow",
+ *          "list_executions", "list_executions_status", "list_executions_workflow", "get_execution",
+ *          "execution_steps", "owned_executions".
+ *   *out: array of plan detail strings (new reference).
+ * Returns ABE_DBR_OK, ABE_DBR_NOT_FOUND (unknown name) or ABE_DBR_ERROR.
+ */
+int abe_dbr_explain(abe_dbr_t *r, const char *query, json_t **out);
+
 #endif
