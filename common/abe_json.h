@@ -22,8 +22,12 @@
  * (top level = 1), integers within int64 and reals within double range. U+0000 inside strings is *accepted*
  * here (it is a 422 value_error found by the validator, not json_invalid).
  *   buf/len: the body bytes (need not be NUL-terminated).
- *   *err_offset: on failure, the byte offset where parsing stopped (for loc ["body", offset]).
+ *   *err_offset: on failure, the byte offset where parsing stopped (for loc ["body", offset]): jansson's
+ *     position (bytes consumed through the offending token), or for the depth limit the bytes through the 65th
+ *     nested opening bracket, whichever comes first. May be NULL.
  * Returns a new reference, or NULL on invalid JSON. The caller checks "empty/whitespace-only" first.
+ * U+0000 inside object keys is accepted too: the returned objects then hold the exact keys (use
+ * json_object_getn / json_object_keylen_foreach to see them); abe_v_nul_scan reports them.
  */
 json_t *abe_json_parse_body(const char *buf, size_t len, size_t *err_offset);
 
@@ -75,7 +79,8 @@ void abe_v_json_invalid(abe_validator_t *v, size_t offset);
  *    0  absent or JSON null and not required (*out untouched) — if required, a `missing` issue
  *       (or `<type>_type` for an explicit null) is recorded and 0 is returned,
  *   -1  present but invalid (issue recorded).
- * Strings: lengths in code points, min_cp..max_cp; a string containing U+0000 gives value_error.
+ * Strings: lengths in code points, min_cp..max_cp; a string containing U+0000 gives value_error (checked after
+ * the type and the length, so one field yields at most one issue). *out_len is in bytes.
  */
 int abe_v_str(abe_validator_t *v, json_t *obj, const char *key, int required, size_t min_cp, size_t max_cp,
               const char **out, size_t *out_len);
