@@ -22,12 +22,12 @@
  * (top level = 1), integers within int64 and reals within double range. U+0000 inside strings is *accepted*
  * here (it is a 422 value_error found by the validator, not json_invalid).
  *   buf/len: the body bytes (need not be NUL-terminated).
- *   *err_offset: on failure, the byte offset where parsing stopped (for loc ["body", offset]): jansson's
- *     position (bytes consumed through the offending token), or for the depth limit the bytes through the 65th
- *     nested opening bracket, whichever comes first. May be NULL.
+ *   *err_offset: on failure, the byte offset where parsing stopped (for loc ["body", offset]):
+ *     jansson's position (bytes consumed through the offending token), or for the depth limit the
+ *     bytes through the 65th nested opening bracket, whichever comes first. May be NULL.
  * Returns a new reference, or NULL on invalid JSON. The caller checks "empty/whitespace-only" first.
- * U+0000 inside object keys is accepted too: the returned objects then hold the exact keys (use
- * json_object_getn / json_object_keylen_foreach to see them); abe_v_nul_scan reports them.
+ * U+0000 inside object keys is accepted too: the returned objects hold the exact keys (see them with
+ * json_object_getn / json_object_keylen_foreach); abe_v_nul_scan reports them.
  */
 json_t *abe_json_parse_body(const char *buf, size_t len, size_t *err_offset);
 
@@ -79,8 +79,8 @@ void abe_v_json_invalid(abe_validator_t *v, size_t offset);
  *    0  absent or JSON null and not required (*out untouched) — if required, a `missing` issue
  *       (or `<type>_type` for an explicit null) is recorded and 0 is returned,
  *   -1  present but invalid (issue recorded).
- * Strings: lengths in code points, min_cp..max_cp; a string containing U+0000 gives value_error (checked after
- * the type and the length, so one field yields at most one issue). *out_len is in bytes.
+ * Strings: lengths in code points, min_cp..max_cp; a string containing U+0000 gives value_error (checked
+ * after the type and the length, so one field yields at most one issue). *out_len is in bytes.
  */
 int abe_v_str(abe_validator_t *v, json_t *obj, const char *key, int required, size_t min_cp, size_t max_cp,
               const char **out, size_t *out_len);
@@ -93,7 +93,8 @@ int abe_v_object(abe_validator_t *v, json_t *obj, const char *key, int required,
 /* Object-or-list field (for `context`: msg "Input should be a valid dictionary or list"). */
 int abe_v_object_or_list(abe_validator_t *v, json_t *obj, const char *key, int required, json_t **out);
 /* List field with at most max_items items (too_long issue). */
-int abe_v_list(abe_validator_t *v, json_t *obj, const char *key, int required, size_t max_items, json_t **out);
+int abe_v_list(abe_validator_t *v, json_t *obj, const char *key, int required, size_t max_items,
+               json_t **out);
 
 /*
  * abe_v_body_object — check the whole body is an object (dict_type with loc ["body"] otherwise).
@@ -120,6 +121,7 @@ int abe_v_query_int(abe_validator_t *v, const char *name, const char *raw, int64
  * abe_v_query_enum — raw must equal one of values[0..n) (enum issue "Input should be 'a', 'b' or 'c'").
  * raw == NULL: returns 0 (absent). Returns 1 when valid, -1 when not.
  */
-int abe_v_query_enum(abe_validator_t *v, const char *name, const char *raw, const char *const *values, size_t n);
+int abe_v_query_enum(abe_validator_t *v, const char *name, const char *raw, const char *const *values,
+                     size_t n);
 
 #endif
