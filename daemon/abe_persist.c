@@ -54,6 +54,7 @@ typedef struct persist_conn {
     char *out;
     size_t out_off, out_len, out_cap;
     int dirty; /* on the flush list */
+    int busy;  /* pinned while the loop handles one of its events */
     struct persist_conn *dirty_next;
     struct persist_conn *prev, *next; /* open connections */
 } persist_conn_t;
@@ -214,7 +215,7 @@ static void conn_set_events(persist_t *p, persist_conn_t *c, uint32_t events)
 
 static void conn_free_if_unused(persist_conn_t *c)
 {
-    if (c->fd < 0 && c->refs == 0 && !c->dirty) free(c);
+    if (c->fd < 0 && c->refs == 0 && !c->dirty && !c->busy) free(c);
 }
 
 /* Close the socket; the struct lives on while queued operations still reference it. */
@@ -657,13 +658,13 @@ static void event_loop(persist_t *p, const sigset_t *waitmask)
             persist_conn_t *c = evs[i].data.ptr;
             uint32_t e = evs[i].events;
             if (c->fd < 0) continue;
+            c->busy = 1; /* a close below must not free c while we still look at it */
             if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn_read(p, c);
-            if (c->fd >= 0 && (e & (EPOLLHUP | EPOLLERR)) && c->eof) {
-                /* Both directions are gone: replies could not be delivered anyway. */
-                conn_close(p, c);
-                continue;
-            }
+            /* Both directions gone: replies could not be delivered anyway. */
+            if (c->fd >= 0 && (e & (EPOLLHUP | EPOLLERR)) && c->eof) conn_close(p, c);
             if (c->fd >= 0 && (e & EPOLLOUT)) conn_flush(p, c);
+            c->busy = 0;
+            conn_free_if_unused(c);
         }
         if (p->qlen > 0) run_one_batch(p);
         flush_dirty(p);

@@ -292,7 +292,7 @@ static int ensure_connected(void)
         abe_log_warn("db client: cannot connect to %s: %s", g.addr, strerror(errno));
         return -1;
     }
-    g.sock = h2o_evloop_socket_create(g.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    g.sock = h2o_evloop_socket_create(g.loop, fd, 0);
     if (g.sock == NULL) {
         close(fd);
         return -1;
