@@ -30,4 +30,28 @@ size_t abe_engine_handback(void (*done)(void *arg), void *arg);
 /* abe_engine_active — executions currently driven by this worker. */
 size_t abe_engine_active(void);
 
+struct abe_plan;
+
+/*
+ * abe_engine_created_fn — completion of abe_engine_create: status is the create_execution reply
+ * (abe_ipc_status_t), result its payload (borrowed for the call; may be NULL). Called exactly once, from
+ * the event loop, before the run starts.
+ */
+typedef void (*abe_engine_created_fn)(void *arg, int status, json_t *result);
+
+/*
+ * abe_engine_create — persist a new execution and then run it on this worker (SPEC §3.6 execute, §4.6
+ * replay). Added for the execute/replay handlers (backward-compatible extension of this header).
+ *   payload: the complete create_execution payload (daemon/abe_store.h), borrowed; its execution_id,
+ *            workflow_id and run_epoch identify the run, owner_pid must be getpid().
+ *   plan: the execution's plan (worker/abe_exec_plan.h) matching payload's step rows; ownership passes to
+ *         the engine in every case.
+ *   created/arg: called once with the reply. On ABE_IPC_OK the engine then sends start_execution and drives
+ *         the steps (a run registered here is never picked up a second time by abe_engine_poll_owned).
+ * The create is a request operation (subject to backpressure, SPEC §9.3); the run's later operations are
+ * runner operations. Returns 0 when submitted, -1 when persistence is unreachable right now (created is
+ * not called; answer 503).
+ */
+int abe_engine_create(json_t *payload, struct abe_plan *plan, abe_engine_created_fn created, void *arg);
+
 #endif

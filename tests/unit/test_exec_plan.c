@@ -869,3 +869,57 @@ Test(deadline_queue, remove_keeps_heap_order)
     free(e);
     abe_dq_free(&q);
 }
+
+/* ---- metric hooks (common/abe_hooks.h) ----------------------------------------------------------- */
+
+#include "abe_hooks.h"
+
+static int g_sink_steps, g_sink_failed, g_sink_exec;
+static char g_sink_last[64];
+
+static void sink_step(const char *workflow_id, const char *step_name, double seconds, int failed)
+{
+    g_sink_steps++;
+    g_sink_failed += failed;
+    snprintf(g_sink_last, sizeof(g_sink_last), "%s/%s/%.3f", workflow_id, step_name, seconds);
+}
+
+static void sink_exec(const char *status)
+{
+    (void)status;
+    g_sink_exec++;
+}
+
+Test(hooks, counters_and_sinks)
+{
+    abe_hooks_reset();
+    abe_hook_counters_t c;
+    abe_hook_step_finished("w", "s", 0.5, 0);
+    abe_hook_step_finished("w", "t", -1, 1);
+    abe_hook_execution_finished("success");
+    abe_hook_execution_finished("failed");
+    abe_hook_execution_finished("running");
+    abe_hook_execution_finished(NULL);
+    abe_hooks_counters(&c);
+    cr_assert_eq(c.steps_finished, 2);
+    cr_assert_eq(c.steps_failed, 1);
+    cr_assert_float_eq(c.step_seconds_sum, 0.5, 1e-12, "negative durations count as 0");
+    cr_assert_eq(c.executions_success, 1);
+    cr_assert_eq(c.executions_failed, 1);
+
+    abe_hooks_t h = {sink_step, sink_exec};
+    abe_hooks_install(&h);
+    abe_hook_step_finished("wf", "step", 1.25, 1);
+    abe_hook_execution_finished("failed");
+    abe_hook_execution_finished("bogus");
+    cr_assert_eq(g_sink_steps, 1);
+    cr_assert_eq(g_sink_failed, 1);
+    cr_assert_str_eq(g_sink_last, "wf/step/1.250");
+    cr_assert_eq(g_sink_exec, 1, "unknown statuses are not forwarded");
+    abe_hooks_install(NULL);
+    abe_hook_step_finished("wf", "step", 1, 0);
+    cr_assert_eq(g_sink_steps, 1, "sinks removed");
+    abe_hooks_reset();
+    abe_hooks_counters(&c);
+    cr_assert_eq(c.steps_finished, 0);
+}

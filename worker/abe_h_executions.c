@@ -1,0 +1,343 @@
+/*
+ * abe_h_executions.c — the execution routes (SPEC §3.6, §4.6):
+ *
+ *   POST /api/v1/workflows/{workflow_id}/execute                    abe_h_wf_execute     (write)
+ *   GET  /api/v1/workflows/{workflow_id}/executions                 abe_h_wf_executions
+ *   GET  /api/v1/workflows/executions                               abe_h_exec_list
+ *   GET  /api/v1/workflows/executions/{execution_id}                abe_h_exec_get
+ *   POST /api/v1/workflows/executions/{execution_id}/replay?mode=   abe_h_exec_replay    (write)
+ *
+ * Execute and replay build the new execution's plan from an input_snapshot (worker/abe_exec_plan.h:
+ * step_order per SPEC §4.1 and the initial step rows, with mode=failed carry-over for replays), send one
+ * create_execution operation through the engine (abe_engine_create), and answer after the commit; the
+ * engine then runs the execution on this worker. Reads use the worker's read-only connection.
+ *
+ * Request lifetime: as in abe_h_workflows.c, a pending record outlives the request if h2o frees it first.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "abe_dbclient.h"
+#include "abe_engine.h"
+#include "abe_exec_plan.h"
+#include "abe_handlers.h"
+#include "abe_json.h"
+#include "abe_log.h"
+#include "abe_util.h"
+#include "abe_worker.h"
+
+#define EXEC_LIMIT_DEFAULT 50
+#define EXEC_LIMIT_MAX 500
+
+static const char *const k_exec_statuses[] = {"pending", "running", "success", "failed"};
+static const char *const k_replay_modes[] = {"full", "failed"};
+
+/* ---- pending creates ----------------------------------------------------------------------------- */
+
+struct ex_hook;
+
+typedef struct ex_pending {
+    abe_req_t *r;
+    struct ex_hook *hook;
+    char execution_id[ABE_UUID_LEN];
+    char *replay_of;         /* malloc'd; NULL for execute */
+    const char *replay_mode; /* static string; NULL for execute */
+} ex_pending_t;
+
+typedef struct ex_hook {
+    ex_pending_t *p;
+} ex_hook_t;
+
+static void ex_hook_dispose(void *ptr)
+{
+    ex_hook_t *hook = ptr;
+    if (hook->p) {
+        hook->p->r = NULL;
+        hook->p->hook = NULL;
+        hook->p = NULL;
+    }
+}
+
+static void ex_pending_free(ex_pending_t *p)
+{
+    if (p->hook) p->hook->p = NULL;
+    free(p->replay_of);
+    free(p);
+}
+
+static void on_created(void *arg, int status, json_t *result)
+{
+    ex_pending_t *p = arg;
+    abe_req_t *r = p->r;
+    if (r) {
+        if (status == ABE_IPC_OK) {
+            json_t *body =
+                p->replay_of ? json_pack("{s:s,s:s,s:s,s:s}", "execution_id", p->execution_id, "status",
+                                         "started", "replay_of", p->replay_of, "replay_mode", p->replay_mode)
+                             : json_pack("{s:s,s:s}", "execution_id", p->execution_id, "status", "started");
+            if (body)
+                abe_send_json(r, 200, body);
+            else
+                abe_send_error(r, 500, "Internal Server Error");
+        } else if (status == ABE_IPC_ERR_NOT_FOUND && !p->replay_of) {
+            /* The workflow was deleted between the read and the write. */
+            abe_send_error(r, 404, "Workflow not found");
+        } else {
+            json_t *msg = result ? json_object_get(result, "message") : NULL;
+            abe_log_error("executions: create_execution failed: %s %s (correlation_id=%s)",
+                          abe_ipc_status_name(status), json_is_string(msg) ? json_string_value(msg) : "",
+                          r->correlation_id);
+            abe_send_db_status(r, status);
+        }
+    }
+    ex_pending_free(p);
+}
+
+/*
+ * Create and run a new execution of snapshot (borrowed). replay_of/replay_mode NULL for execute;
+ * source_steps (borrowed) non-NULL for a mode=failed replay. require_workflow: execute only.
+ * Answers every outcome itself except internal failures, for which it returns -1 (pipeline 500).
+ */
+static int start_execution(abe_req_t *r, json_t *snapshot, const char *workflow_id, const char *replay_of,
+                           const char *replay_mode, json_t *source_steps, int require_workflow)
+{
+    abe_plan_t *plan = NULL;
+    char err[1024];
+    int rc = abe_plan_build(snapshot, abe_worker.cfg->max_parallel_steps, &plan, err, sizeof(err));
+    if (rc == ABE_PLAN_DAG) {
+        abe_send_error(r, 400, err);
+        return 0;
+    }
+    if (rc != ABE_PLAN_OK) {
+        abe_log_error("executions: unusable snapshot for workflow %s: %s (correlation_id=%s)", workflow_id,
+                      err, r->correlation_id);
+        return -1;
+    }
+    if (source_steps && abe_plan_carry(plan, source_steps, err, sizeof(err)) != ABE_PLAN_OK) {
+        abe_log_error("executions: cannot carry steps of %s: %s (correlation_id=%s)", replay_of, err,
+                      r->correlation_id);
+        abe_plan_free(plan);
+        return -1;
+    }
+    ex_pending_t *p = calloc(1, sizeof(*p));
+    if (!p || (replay_of && !(p->replay_of = strdup(replay_of)))) {
+        free(p);
+        abe_plan_free(plan);
+        return -1;
+    }
+    abe_uuid4(p->execution_id);
+    p->replay_mode = replay_mode;
+    char ts[ABE_TS_LEN];
+    abe_now_iso(ts);
+    json_t *payload =
+        json_pack("{s:s,s:s,s:b,s:s,s:o,s:O,s:s?,s:s?,s:I,s:I,s:o}", "execution_id", p->execution_id,
+                  "workflow_id", workflow_id, "require_workflow", require_workflow, "created_at", ts,
+                  "step_order", abe_plan_step_order(plan), "input_snapshot", snapshot, "replay_of", replay_of,
+                  "replay_mode", replay_mode, "owner_pid", (json_int_t)getpid(), "run_epoch", (json_int_t)1,
+                  "steps", abe_plan_rows(plan));
+    if (!payload) {
+        ex_pending_free(p);
+        abe_plan_free(plan);
+        return -1;
+    }
+    p->r = r;
+    ex_hook_t *hook = h2o_mem_alloc_shared(&r->req->pool, sizeof(*hook), ex_hook_dispose);
+    hook->p = p;
+    p->hook = hook;
+    if (abe_engine_create(payload, plan, on_created, p) != 0) {
+        ex_pending_free(p);
+        abe_send_unavailable(r, "Database unavailable; retry later");
+    }
+    json_decref(payload);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------------- */
+
+/* Path parameter 0, or NULL when it cannot name a stored row (embedded NUL from %00). */
+static const char *id_param(abe_req_t *r)
+{
+    if (r->nparams < 1 || !r->params[0] || strlen(r->params[0]) != r->param_lens[0]) return NULL;
+    return r->params[0];
+}
+
+static abe_dbr_t *reader(abe_req_t *r)
+{
+    abe_dbr_t *dbr = abe_worker_dbr();
+    if (!dbr) abe_log_error("executions: database reader unavailable (correlation_id=%s)", r->correlation_id);
+    return dbr;
+}
+
+static int read_failed(abe_req_t *r, abe_dbr_t *dbr, const char *what)
+{
+    abe_log_error("executions: %s failed: %s (correlation_id=%s)", what, abe_dbr_errmsg(dbr),
+                  r->correlation_id);
+    return -1;
+}
+
+static void send_issues(abe_req_t *r, abe_validator_t *v)
+{
+    abe_send_error_detail(r, 422, abe_v_take_issues(v));
+    abe_v_free(v);
+}
+
+/* ---- POST /api/v1/workflows/{workflow_id}/execute ------------------------------------------------ */
+
+int abe_h_wf_execute(abe_req_t *r)
+{
+    const char *id = id_param(r);
+    if (!id) {
+        abe_send_error(r, 404, "Workflow not found");
+        return 0;
+    }
+    abe_dbr_t *dbr = reader(r);
+    if (!dbr) return -1;
+    json_t *wf = NULL;
+    int rc = abe_dbr_get_workflow(dbr, id, &wf);
+    if (rc == ABE_DBR_NOT_FOUND) {
+        abe_send_error(r, 404, "Workflow not found");
+        return 0;
+    }
+    if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_workflow");
+    json_t *snapshot =
+        json_pack("{s:s,s:O,s:O}", "workflow_id", id, "parallel_execution",
+                  json_object_get(wf, "parallel_execution"), "steps", json_object_get(wf, "steps"));
+    json_decref(wf);
+    if (!snapshot) return -1;
+    rc = start_execution(r, snapshot, id, NULL, NULL, NULL, 1);
+    json_decref(snapshot);
+    return rc;
+}
+
+/* ---- execution lists ----------------------------------------------------------------------------- */
+
+/*
+ * Shared by both list routes: validate limit/offset/status (SPEC §3.6), then, when must_exist_wf is set,
+ * check that workflow exists (404), then list. wf_filter may be NULL.
+ */
+static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter_len, int must_exist_wf)
+{
+    abe_validator_t v;
+    abe_v_init(&v, "query");
+    int64_t limit, offset;
+    int ok = abe_parse_pagination(r, &v, EXEC_LIMIT_DEFAULT, EXEC_LIMIT_MAX, &limit, &offset);
+    const char *status = abe_query_get(r, "status", NULL);
+    if (abe_v_query_enum(&v, "status", status, k_exec_statuses, 4) < 0) ok = 0;
+    if (!ok) {
+        send_issues(r, &v);
+        return 0;
+    }
+    abe_v_free(&v);
+    abe_dbr_t *dbr = reader(r);
+    if (!dbr) return -1;
+    if (must_exist_wf) {
+        json_t *wf = NULL;
+        int rc = wf_filter && strlen(wf_filter) == wf_filter_len ? abe_dbr_get_workflow(dbr, wf_filter, &wf)
+                                                                 : ABE_DBR_NOT_FOUND;
+        json_decref(wf);
+        if (rc == ABE_DBR_NOT_FOUND) {
+            abe_send_error(r, 404, "Workflow not found");
+            return 0;
+        }
+        if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_workflow");
+    }
+    json_t *items = NULL;
+    int64_t total = 0;
+    if (wf_filter && strlen(wf_filter) != wf_filter_len) {
+        /* An id with an embedded NUL matches nothing. */
+        items = json_array();
+    } else if (abe_dbr_list_executions(dbr, wf_filter, status, limit, offset, &items, &total) != ABE_DBR_OK) {
+        return read_failed(r, dbr, "list_executions");
+    }
+    json_t *body = json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total, "limit",
+                             (json_int_t)limit, "offset", (json_int_t)offset);
+    if (!body) return -1;
+    abe_send_json(r, 200, body);
+    return 0;
+}
+
+int abe_h_exec_list(abe_req_t *r)
+{
+    size_t len = 0;
+    const char *wf = abe_query_get(r, "workflow_id", &len);
+    return list_executions(r, wf, len, 0);
+}
+
+int abe_h_wf_executions(abe_req_t *r)
+{
+    if (r->nparams < 1 || !r->params[0]) return -1;
+    return list_executions(r, r->params[0], r->param_lens[0], 1);
+}
+
+/* ---- GET /api/v1/workflows/executions/{execution_id} --------------------------------------------- */
+
+int abe_h_exec_get(abe_req_t *r)
+{
+    const char *id = id_param(r);
+    if (!id) {
+        abe_send_error(r, 404, "Execution not found");
+        return 0;
+    }
+    abe_dbr_t *dbr = reader(r);
+    if (!dbr) return -1;
+    json_t *ex = NULL, *steps = NULL;
+    int rc = abe_dbr_get_execution(dbr, id, &ex, &steps);
+    if (rc == ABE_DBR_NOT_FOUND) {
+        abe_send_error(r, 404, "Execution not found");
+        return 0;
+    }
+    if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_execution");
+    json_t *body = json_pack("{s:o,s:o}", "execution", ex, "steps", steps);
+    if (!body) return -1;
+    abe_send_json(r, 200, body);
+    return 0;
+}
+
+/* ---- POST /api/v1/workflows/executions/{execution_id}/replay ------------------------------------- */
+
+int abe_h_exec_replay(abe_req_t *r)
+{
+    abe_validator_t v;
+    abe_v_init(&v, "query");
+    const char *mode_raw = abe_query_get(r, "mode", NULL);
+    if (abe_v_query_enum(&v, "mode", mode_raw, k_replay_modes, 2) < 0) {
+        send_issues(r, &v);
+        return 0;
+    }
+    abe_v_free(&v);
+    const char *mode = mode_raw && strcmp(mode_raw, "failed") == 0 ? k_replay_modes[1] : k_replay_modes[0];
+
+    const char *id = id_param(r);
+    if (!id) {
+        abe_send_error(r, 404, "Execution not found");
+        return 0;
+    }
+    abe_dbr_t *dbr = reader(r);
+    if (!dbr) return -1;
+    json_t *ex = NULL, *steps = NULL;
+    int rc = abe_dbr_get_execution(dbr, id, &ex, &steps);
+    if (rc == ABE_DBR_NOT_FOUND) {
+        abe_send_error(r, 404, "Execution not found");
+        return 0;
+    }
+    if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_execution");
+    const char *status = json_string_value(json_object_get(ex, "status"));
+    if (!status || strcmp(status, "pending") == 0 || strcmp(status, "running") == 0) {
+        json_decref(ex);
+        json_decref(steps);
+        abe_send_error(r, 409, "Execution not yet complete; cannot replay");
+        return 0;
+    }
+    const char *workflow_id = json_string_value(json_object_get(ex, "workflow_id"));
+    json_t *snapshot = json_object_get(ex, "input_snapshot");
+    if (!workflow_id) {
+        json_decref(ex);
+        json_decref(steps);
+        return -1;
+    }
+    rc = start_execution(r, snapshot, workflow_id, id, mode, mode == k_replay_modes[1] ? steps : NULL, 0);
+    json_decref(ex);
+    json_decref(steps);
+    return rc;
+}
