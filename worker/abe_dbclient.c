@@ -44,6 +44,7 @@ static struct {
     char addr[256];
     uint32_t timeout_ms;
     int timeout_ready; /* g.timeout registered with the loop */
+    int in_timeout_cb; /* inside on_deadline: h2o is iterating the loop's timeout list */
     h2o_timeout_t timeout;
     h2o_socket_t *sock;
     int writing; /* an h2o_socket_write is in flight (using g.inflight) */
@@ -281,7 +282,9 @@ static void on_deadline(h2o_timeout_entry_t *entry)
 {
     dbc_pending_t *p = H2O_STRUCT_FROM_MEMBER(dbc_pending_t, deadline, entry);
     abe_log_warn("db client: request %u got no reply within %u ms", p->id, g.timeout_ms);
+    g.in_timeout_cb = 1;
     complete(p, ABE_IPC_ERR_UNAVAILABLE, NULL);
+    g.in_timeout_cb = 0;
 }
 
 static int ensure_connected(void)
@@ -367,7 +370,8 @@ void abe_dbc_close(void)
     fail_all();
     /* A callback may have submitted again (a new connection): then keep the timeout queue and table. */
     if (g.npending == 0 && g.sock == NULL) {
-        if (g.timeout_ready) {
+        /* Unregistering the queue while h2o walks the timeout list would break its iteration. */
+        if (g.timeout_ready && !g.in_timeout_cb) {
             h2o_timeout_dispose(g.loop, &g.timeout);
             g.timeout_ready = 0;
         }

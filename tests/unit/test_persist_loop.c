@@ -637,3 +637,75 @@ Test(persist, dbclient_close_fails_pending_and_rejects_bad_use)
     int ws = stop_child(SIGTERM);
     cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
+
+/* Callbacks that re-enter the client: close from a reply or a deadline callback, submit from a callback. */
+typedef struct reenter {
+    dbc_result_t r;
+    int close_in_cb;
+    dbc_result_t *chain; /* submit a probe reporting here */
+} reenter_t;
+
+static void on_reenter(void *arg, int status, json_t *result)
+{
+    reenter_t *x = arg;
+    on_dbc(&x->r, status, result);
+    if (x->close_in_cb) abe_dbc_close();
+    if (x->chain != NULL) cr_assert_eq(abe_dbc_submit(ABE_OP_PROBE, 0, NULL, on_dbc, x->chain), 0);
+}
+
+Test(persist, dbclient_callbacks_may_close_or_submit)
+{
+    cr_assert_eq(start_child(1), 'R');
+    h2o_loop_t *loop = h2o_evloop_create();
+    cr_assert_eq(abe_dbc_init(loop, g_sock, 300), 0);
+
+    /* A's callback closes the client: B and C, answered in the same read, fail exactly once instead. */
+    reenter_t a = {.close_in_cb = 1};
+    dbc_result_t bc[2];
+    memset(bc, 0, sizeof(bc));
+    kill(g_child, SIGSTOP); /* so all three replies arrive together */
+    cr_assert_eq(abe_dbc_submit(ABE_OP_PROBE, 0, NULL, on_reenter, &a), 0);
+    cr_assert_eq(submit(ABE_OP_PROBE, 0, NULL, &bc[0]), 0);
+    cr_assert_eq(submit(ABE_OP_PROBE, 0, NULL, &bc[1]), 0);
+    h2o_evloop_run(loop, 10);
+    kill(g_child, SIGCONT);
+    run_until(loop, &a.r, 1, 5000);
+    cr_assert_eq(a.r.calls, 1);
+    cr_assert_eq(a.r.status, ABE_IPC_OK);
+    json_decref(a.r.result);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(bc[i].calls, 1);
+        cr_assert_eq(bc[i].status, ABE_IPC_ERR_UNAVAILABLE);
+    }
+    cr_assert_eq(abe_dbc_pending(), 0);
+
+    /* A callback that submits: the chained request reconnects and completes. */
+    dbc_result_t chained = {0};
+    reenter_t d = {.chain = &chained};
+    cr_assert_eq(abe_dbc_submit(ABE_OP_PROBE, 0, NULL, on_reenter, &d), 0);
+    run_until(loop, &chained, 1, 5000);
+    cr_assert_eq(d.r.calls, 1);
+    cr_assert_eq(chained.calls, 1);
+    cr_assert_eq(chained.status, ABE_IPC_OK);
+    json_decref(d.r.result);
+    json_decref(chained.result);
+
+    /* A deadline callback that closes the client while h2o runs its timeouts, then the loop goes on. */
+    kill(g_child, SIGSTOP);
+    reenter_t f = {.close_in_cb = 1};
+    cr_assert_eq(abe_dbc_submit(ABE_OP_PROBE, 0, NULL, on_reenter, &f), 0);
+    run_until(loop, &f.r, 1, 5000);
+    cr_assert_eq(f.r.calls, 1);
+    cr_assert_eq(f.r.status, ABE_IPC_ERR_UNAVAILABLE);
+    h2o_evloop_run(loop, 10);
+    kill(g_child, SIGCONT);
+    dbc_result_t g2 = {0};
+    cr_assert_eq(submit(ABE_OP_PROBE, 0, NULL, &g2), 0);
+    run_until(loop, &g2, 1, 5000);
+    cr_assert_eq(g2.calls, 1);
+    cr_assert_eq(g2.status, ABE_IPC_OK);
+    json_decref(g2.result);
+    abe_dbc_close();
+    int ws = stop_child(SIGTERM);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
