@@ -941,7 +941,7 @@ static int insert_messages(op_ctx_t *c, text_t conv_id, json_t *messages)
 static int op_create_conversation(op_ctx_t *c, json_t *p, json_t **res)
 {
     text_t id, agent, name, desc, sysmsg, ts;
-    json_t *messages, *context = json_object_get(p, "context");
+    json_t *messages = NULL, *context = json_object_get(p, "context");
     CHECK(f_str(c, p, "conversation_id", 0, &id));
     CHECK(f_str(c, p, "agent_id", 0, &agent));
     CHECK(f_str(c, p, "name", 0, &name));
@@ -967,7 +967,7 @@ static int op_create_conversation(op_ctx_t *c, json_t *p, json_t **res)
 static int op_append_messages(op_ctx_t *c, json_t *p, json_t **res)
 {
     text_t id, ts;
-    json_t *messages;
+    json_t *messages = NULL;
     CHECK(f_str(c, p, "conversation_id", 0, &id));
     CHECK(f_str(c, p, "updated_at", 0, &ts));
     CHECK(f_array(c, p, "messages", &messages));
@@ -985,8 +985,8 @@ static int op_append_messages(op_ctx_t *c, json_t *p, json_t **res)
 static int insert_workflow_step(op_ctx_t *c, text_t wf_id, json_t *step, size_t index)
 {
     text_t name, agent, type, desc;
-    json_t *params, *deps;
-    int fail;
+    json_t *params = NULL, *deps = NULL;
+    int fail = 0;
     long long dur;
     if (!json_is_object(step)) return bad(c, "steps[%zu] must be an object", index);
     CHECK(f_str(c, step, "name", 0, &name));
@@ -1015,8 +1015,8 @@ static int insert_workflow_step(op_ctx_t *c, text_t wf_id, json_t *step, size_t 
 static int op_create_workflow(op_ctx_t *c, json_t *p, json_t **res)
 {
     text_t id, name, desc, ts;
-    int parallel;
-    json_t *steps;
+    int parallel = 0;
+    json_t *steps = NULL;
     CHECK(f_str(c, p, "workflow_id", 0, &id));
     CHECK(f_str(c, p, "name", 0, &name));
     CHECK(f_str(c, p, "description", 0, &desc));
@@ -1087,7 +1087,7 @@ static int insert_execution_step(op_ctx_t *c, text_t exec_id, json_t *step, size
     text_t name, status, started, completed, error;
     long long pos, attempts;
     double dur = 0;
-    int dur_null, carried;
+    int dur_null = 0, carried = 0;
     if (!json_is_object(step)) return bad(c, "steps[%zu] must be an object", index);
     CHECK(f_int(c, step, "position", 0, (long long)nsteps - 1, &pos));
     CHECK(f_str(c, step, "step_name", 0, &name));
@@ -1117,9 +1117,9 @@ static int insert_execution_step(op_ctx_t *c, text_t exec_id, json_t *step, size
 static int op_create_execution(op_ctx_t *c, json_t *p, json_t **res)
 {
     text_t id, wf, ts, replay_of, replay_mode;
-    int require_wf, owner_null;
+    int require_wf = 0, owner_null = 0;
     long long owner = 0, epoch;
-    json_t *order, *snapshot, *steps;
+    json_t *order = NULL, *snapshot = NULL, *steps = NULL;
     CHECK(f_str(c, p, "execution_id", 0, &id));
     CHECK(f_str(c, p, "workflow_id", 0, &wf));
     CHECK(f_bool(c, p, "require_workflow", &require_wf));
@@ -1365,7 +1365,7 @@ static int op_handback_execution(op_ctx_t *c, json_t *p, json_t **res)
 
 static int op_adopt_execution(op_ctx_t *c, json_t *p, json_t **res)
 {
-    json_t *pids;
+    json_t *pids = NULL;
     CHECK(f_array(c, p, "owner_pids", &pids));
     size_t npids = json_array_size(pids), i;
     json_t *v;
@@ -1459,7 +1459,7 @@ static int op_purge_executions(op_ctx_t *c, json_t *p, json_t **res)
 static int insert_agent(op_ctx_t *c, json_t *a, text_t loaded_at, size_t index)
 {
     text_t id, name, cat, desc, status, version;
-    json_t *caps;
+    json_t *caps = NULL;
     if (!json_is_object(a)) return bad(c, "agents[%zu] must be an object", index);
     CHECK(f_str(c, a, "id", 0, &id));
     CHECK(f_str(c, a, "name", 0, &name));

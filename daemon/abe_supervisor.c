@@ -32,6 +32,7 @@
 #include "abe_log.h"
 #include "abe_persist.h"
 #include "abe_proctitle.h"
+#include "abe_router.h"
 #include "abe_shm.h"
 #include "abe_util.h"
 #include "abe_worker.h"
@@ -507,6 +508,10 @@ int abe_supervisor_run(const abe_config_t *cfg, abe_agent_registry_t *agents)
     }
     if ((S.listen_fd = bind_http(&S.cfg)) < 0 || (S.persist_listen_fd = bind_persist(&S.cfg)) < 0) return 1;
     write_pid_file();
+    if (abe_router_init(abe_routes, abe_routes_count) != 0) {
+        abe_log_error("internal error: malformed route table");
+        return 1;
+    }
     build_globalconf();
 
     if (spawn_persist() != 0) {

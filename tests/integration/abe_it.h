@@ -1,6 +1,6 @@
 /*
  * abe_it.h — integration-test harness: starts the real build/bin/advanced-backend on a free loopback port
- * in a fresh temp directory and talks HTTP to it with libcurl. Used by every tests/integration/*.c suite.
+ * in a fresh temp directory and talks HTTP to it with libcurl. Used by every integration suite.
  */
 #ifndef ABE_IT_H
 #define ABE_IT_H
