@@ -157,8 +157,12 @@ static const char *const k_sql[S__COUNT] = {
         "context, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7)",
     [S_MSG_INSERT] =
         "INSERT INTO conversation_messages (message_id, conversation_id, role, content, agent_id, "
-        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [S_CONV_TOUCH] = "UPDATE conversations SET updated_at = ?2 WHERE conversation_id = ?1",
+        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+        /* Timestamps never decrease along a conversation (SPEC §3.4) even when two workers stamp
+         * concurrent appends and the later stamp commits first: floor at the newest stored message. */
+        "MAX(?6, COALESCE((SELECT created_at FROM conversation_messages WHERE conversation_id = ?2 "
+        "ORDER BY id DESC LIMIT 1), '')))",
+    [S_CONV_TOUCH] = "UPDATE conversations SET updated_at = MAX(updated_at, ?2) WHERE conversation_id = ?1",
     [S_WF_INSERT] =
         "INSERT INTO workflows (workflow_id, name, description, parallel_execution, status, created_at) "
         "VALUES (?1, ?2, ?3, ?4, 'created', ?5)",

@@ -79,11 +79,17 @@ static int spawn(abe_it_daemon_t *d, const char *const *env)
     }
     setpgid(pid, pid);
     d->pid = pid;
+    d->env = env;
     return 0;
 }
 
+/* Ready means /health/ready answers 200 and every configured worker is up (GET /api/v1/health). */
 static int wait_ready(abe_it_daemon_t *d)
 {
+    long want = 2;
+    for (const char *const *e = d->env; e && *e; e++)
+        if (strncmp(*e, "UVICORN_WORKERS=", 16) == 0)
+            want = atol(*e + 16);
     for (int i = 0; i < 1000; i++) {
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -97,7 +103,12 @@ static int wait_ready(abe_it_daemon_t *d)
         abe_it_resp_t r = abe_it_get(d, "/health/ready");
         long st = r.status;
         abe_it_resp_free(&r);
-        if (st == 200) return 0;
+        if (st == 200) {
+            r = abe_it_get(d, "/api/v1/health");
+            long workers = (long)json_integer_value(json_object_get(r.json, "workers"));
+            abe_it_resp_free(&r);
+            if (workers == want) return 0;
+        }
         msleep(20);
     }
     fprintf(stderr, "daemon not ready after 20 s\n");

@@ -16,6 +16,7 @@ typedef struct abe_it_daemon {
     char db_path[512];
     char log_path[512];   /* stderr/stdout of the daemon */
     char base_url[64];    /* "http://127.0.0.1:<port>" */
+    const char *const *env; /* extra environment of the last start (borrowed) */
 } abe_it_daemon_t;
 
 typedef struct abe_it_resp {
