@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "abe_util.h"
@@ -21,6 +22,21 @@ static int g_json;
 static int g_fd = 2;
 static char g_file[ABE_CFG_PATH_MAX];
 static char g_process[64] = "main";
+static int g_pid; /* cached: getpid() is a system call in current glibc; refreshed after every fork */
+
+static void log_after_fork(void)
+{
+    g_pid = (int)getpid();
+}
+
+static int log_pid(void)
+{
+    if (!g_pid) {
+        g_pid = (int)getpid();
+        pthread_atfork(NULL, NULL, log_after_fork);
+    }
+    return g_pid;
+}
 
 static const char *const level_names[] = {"debug", "info", "warning", "error", "critical"};
 
@@ -83,7 +99,7 @@ static void log_record(abe_log_level_t level, const char *msg, json_t *extra)
     int n;
     if (g_json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s}", "ts", ts, "level", level_names[level], "msg", msg,
-                              "pid", (int)getpid(), "process", g_process);
+                              "pid", log_pid(), "process", g_process);
         if (o && extra) json_object_update(o, extra);
         size_t len = o ? json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT | JSON_REAL_PRECISION(10)) : 0;
         json_decref(o);
@@ -92,7 +108,7 @@ static void log_record(abe_log_level_t level, const char *msg, json_t *extra)
         emit(buf, len);
         return;
     }
-    n = snprintf(buf, sizeof(buf), "%s %s [%s %d] %s", ts, level_names[level], g_process, (int)getpid(), msg);
+    n = snprintf(buf, sizeof(buf), "%s %s [%s %d] %s", ts, level_names[level], g_process, log_pid(), msg);
     if (n < 0) return;
     size_t len = (size_t)n < sizeof(buf) - 2 ? (size_t)n : sizeof(buf) - 2;
     if (extra) {
@@ -125,12 +141,25 @@ void abe_log(abe_log_level_t level, const char *fmt, ...)
     log_record(level, msg, NULL);
 }
 
+/* The access line is formatted by hand (no jansson object per request): every field is either a number or
+ * text from a known-safe alphabet (method token, route template, correlation id of [A-Za-z0-9._-]). */
 void abe_log_access(const char *method, const char *route_template, int status, double duration_ms,
                     const char *correlation_id)
 {
     if (ABE_LOG_INFO < g_level) return;
-    json_t *extra = json_pack("{s:s,s:s,s:i,s:f,s:s}", "method", method, "path", route_template, "status",
-                              status, "duration_ms", duration_ms, "correlation_id", correlation_id);
-    log_record(ABE_LOG_INFO, "access", extra);
-    json_decref(extra);
+    char ts[ABE_TS_LEN], line[1024];
+    abe_now_iso(ts);
+    int n;
+    if (g_json)
+        n = snprintf(line, sizeof(line),
+                     "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"pid\":%d,\"process\":\"%s\","
+                     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_ms\":%.3f,\"correlation_"
+                     "id\":\"%s\"}\n",
+                     ts, log_pid(), g_process, method, route_template, status, duration_ms, correlation_id);
+    else
+        n = snprintf(
+            line, sizeof(line),
+            "%s info [%s %d] access method=%s path=%s status=%d duration_ms=%.3f correlation_id=%s\n", ts,
+            g_process, log_pid(), method, route_template, status, duration_ms, correlation_id);
+    if (n > 0 && (size_t)n < sizeof(line)) emit(line, (size_t)n);
 }

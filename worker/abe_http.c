@@ -88,7 +88,10 @@ static int begin_response(abe_req_t *r, int status)
     double ms = (double)(abe_mono_ns() - r->start_ns) / 1e6;
     char method[16];
     size_t ml = req->method.len < sizeof(method) - 1 ? req->method.len : sizeof(method) - 1;
-    memcpy(method, req->method.base, ml);
+    for (size_t i = 0; i < ml; i++) { /* log-safe: methods are tokens, anything else becomes '_' */
+        unsigned char c = (unsigned char)req->method.base[i];
+        method[i] = isalnum(c) || c == '-' || c == '_' || c == '.' ? (char)c : '_';
+    }
     method[ml] = '\0';
     abe_log_access(method, r->route ? r->route->tmpl : "__unmatched__", status, ms, r->correlation_id);
     return 0;
