@@ -45,6 +45,7 @@
 #define ABE_ADOPT_EVERY_NS 5000000000ull
 #define ABE_PERSIST_READY_MS 60000
 #define ABE_MAX_DEAD_PIDS 256
+#define ABE_PERSIST_MAX_FAILURES 5 /* consecutive failed restarts before the daemon gives up (exit 1) */
 
 typedef enum { SLOT_FREE = 0, SLOT_RUNNING, SLOT_STOPPING, SLOT_WAIT_RESPAWN } slot_state_t;
 
@@ -70,6 +71,7 @@ static struct {
     child_slot_t persist;
     child_slot_t workers[ABE_MAX_WORKERS];
     int boot_failures;
+    int persist_failures; /* consecutive persistence starts that never became ready */
     int stopping;
     uint64_t stop_deadline_ns;
     uint64_t next_adopt_ns;
@@ -232,6 +234,7 @@ static void child_common(const char *title, const char *comm, int pdeathsig)
     abe_log_set_process(comm);
     struct sigaction sa = {.sa_handler = SIG_DFL};
     sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = SIG_IGN; /* reloads are the supervisor's business; a terminal hang-up must not kill children */
     sigaction(SIGHUP, &sa, NULL);
 }
 
@@ -559,8 +562,16 @@ int abe_supervisor_run(const abe_config_t *cfg, abe_agent_registry_t *agents)
             continue;
         }
         if (S.persist.state == SLOT_WAIT_RESPAWN && now >= S.persist.respawn_at_ns) {
-            if (spawn_persist() != 0) {
+            if (spawn_persist() == 0) {
+                S.persist_failures = 0;
+            } else {
                 wait_persist_exit(1000);
+                if (++S.persist_failures >= ABE_PERSIST_MAX_FAILURES) {
+                    abe_log_error("persistence process failed to start %d times in a row; stopping", S.persist_failures);
+                    exit_code = 1;
+                    begin_stop();
+                    continue;
+                }
                 schedule_respawn(&S.persist, abe_mono_ns());
             }
         }
