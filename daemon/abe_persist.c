@@ -16,8 +16,9 @@
  * Shutdown: SIGTERM only sets a flag (SIGTERM is blocked except inside epoll_pwait, so the flag can never
  * be missed). The loop then stops accepting, keeps reading what connected peers already sent, runs the
  * remaining batches, flushes the replies, and closes the store with a TRUNCATE checkpoint — all bounded by
- * ABE_PERSIST_DRAIN_MS. SIGINT is ignored so a terminal Ctrl-C reaches only the supervisor, which stops
- * this process last.
+ * ABE_PERSIST_DRAIN_MS; a clean stop ends with two info lines summarising the shared batch counters (batch
+ * count, batch-size histogram, per-op result totals), which perf/bench_writes reports. SIGINT is ignored so a
+ * terminal Ctrl-C reaches only the supervisor, which stops this process last.
  */
 #include "abe_persist.h"
 
@@ -688,6 +689,42 @@ static void event_loop(persist_t *p, const sigset_t *waitmask)
     flush_dirty(p);
 }
 
+/*
+ * Clean-shutdown summary of the shared batch counters (SPEC §9.2): committed transactions, the batch-size
+ * histogram (bucket upper bounds 1,2,5,10,20,50,100,200,500,+Inf; counts per bucket, not cumulative) and
+ * per-op ok/error/rejected/stale totals for every op that was seen. The counters live in the shared region,
+ * so they cover the daemon's whole run, across restarts of this process. perf/bench_writes reads this line.
+ */
+static void log_batch_stats(const persist_t *p)
+{
+    static const char *const bounds[10] = {"1", "2", "5", "10", "20", "50", "100", "200", "500", "+Inf"};
+    char line[4096];
+    size_t len = 0;
+    uint64_t ops = 0;
+
+    for (int b = 0; b < 10; b++) {
+        uint64_t v = atomic_load(&p->shm->db_batch_hist[b]);
+        int w = snprintf(line + len, sizeof(line) - len, "%s%s:%llu", b == 0 ? "" : " ", bounds[b],
+                         (unsigned long long)v);
+        if (w > 0 && (size_t)w < sizeof(line) - len) len += (size_t)w;
+    }
+    abe_log_info("persistence: batch statistics: batches=%llu sizes{%s}",
+                 (unsigned long long)atomic_load(&p->shm->db_batches), line);
+    len = 0;
+    line[0] = '\0';
+    for (int op = 1; op < ABE_OP__COUNT; op++) {
+        uint64_t ok = atomic_load(&p->shm->db_ops[op][0]), err = atomic_load(&p->shm->db_ops[op][1]);
+        uint64_t rej = atomic_load(&p->shm->db_ops[op][2]), stale = atomic_load(&p->shm->db_ops[op][3]);
+        if (ok + err + rej + stale == 0) continue;
+        ops += ok + err + rej + stale;
+        int w = snprintf(line + len, sizeof(line) - len, "%s%s ok=%llu error=%llu rejected=%llu stale=%llu",
+                         len == 0 ? "" : "; ", abe_op_name(op), (unsigned long long)ok,
+                         (unsigned long long)err, (unsigned long long)rej, (unsigned long long)stale);
+        if (w > 0 && (size_t)w < sizeof(line) - len) len += (size_t)w;
+    }
+    abe_log_info("persistence: op totals: %s", ops > 0 ? line : "none");
+}
+
 int abe_persist_main(const abe_config_t *cfg, int listen_fd, int ready_fd, abe_shm_t *shm)
 {
     static abe_shm_t private_shm; /* used only when the caller passes no shared region */
@@ -756,6 +793,7 @@ int abe_persist_main(const abe_config_t *cfg, int listen_fd, int ready_fd, abe_s
 
     abe_store_close(p.st, 1);
     p.st = NULL;
+    log_batch_stats(&p);
     abe_log_info("persistence: stopped cleanly");
     rc = 0;
 
