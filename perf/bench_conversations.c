@@ -405,7 +405,7 @@ int main(int argc, char **argv)
                       "duration_s", elapsed, "scenarios", (json_int_t)scenarios, "scenarios_per_s",
                       (double)scenarios / elapsed, "requests", (json_int_t)requests, "requests_per_s",
                       (double)requests / elapsed, "failures", (json_int_t)failures, "latency_ms", lat);
-        if (!out || json_dump_file(out, opt.json_path, JSON_INDENT(2)) != 0) {
+        if (!out || json_dump_file(out, opt.json_path, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) != 0) {
             fprintf(stderr, "bench_conversations: cannot write %s\n", opt.json_path);
             rc = 2;
         }
