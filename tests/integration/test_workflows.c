@@ -39,7 +39,8 @@ static void stop_daemon(void)
     const char *bad = NULL;
     if (log) {
         const char *marks[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
-        for (size_t i = 0; i < 3 && !bad; i++) bad = strstr(log, marks[i]);
+        for (size_t i = 0; i < 3 && !bad; i++)
+            bad = strstr(log, marks[i]);
         if (bad) fprintf(stderr, "sanitizer report in the daemon log:\n%.4000s\n", bad);
     }
     free(log);
@@ -948,6 +949,66 @@ Test(workflows, sigkill_whole_daemon_then_restart_completes)
     expect_resumed(done, started);
     json_decref(done);
     free(started);
+    free(ex);
+    free(wf);
+}
+
+/* status and owner_pid of an execution, read-only from the DB file (daemon stopped or running). */
+static void db_state(const char *db_path, const char *execution_id, char *status, size_t len, int *owner_null)
+{
+    sqlite3 *db = NULL;
+    status[0] = '\0';
+    *owner_null = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 2000);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT status, owner_pid FROM workflow_executions WHERE execution_id = ?1",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, execution_id, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                snprintf(status, len, "%s", (const char *)sqlite3_column_text(st, 0));
+                *owner_null = sqlite3_column_type(st, 1) == SQLITE_NULL;
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+Test(workflows, graceful_stop_hands_back_and_restart_resumes)
+{
+    char *wf = create_wf(SIX);
+    char *ex = execute(wf);
+    msleep(450);
+    cr_assert_eq(abe_it_stop(&D, 30), 0);
+    char status[32];
+    int owner_null;
+    db_state(D.db_path, ex, status, sizeof(status), &owner_null);
+    cr_assert_str_eq(status, "running", "a graceful stop never fails an execution");
+    cr_assert_eq(owner_null, 1, "handed back: no owner");
+    cr_assert_eq(abe_it_restart(&D, NULL), 0);
+    json_t *done = wait_done(ex, 30000);
+    expect_resumed(done, NULL);
+    json_decref(done);
+    free(ex);
+    free(wf);
+}
+
+Test(workflows, reload_mid_execution_completes)
+{
+    char *wf = create_wf(SIX);
+    char *ex = execute(wf);
+    msleep(450);
+    cr_assert_eq(kill(D.pid, SIGHUP), 0);
+    json_t *done = wait_done(ex, 30000);
+    json_t *e = json_object_get(done, "execution");
+    cr_assert_str_eq(str(e, "status"), "success", "error: %s", str(e, "error"));
+    cr_assert_eq(num(e, "steps_completed"), 6);
+    json_decref(done);
+    char *log = abe_it_read_log(&D);
+    cr_assert_null(strstr(log, "could not be resumed"));
+    free(log);
     free(ex);
     free(wf);
 }
