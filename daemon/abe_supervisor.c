@@ -453,21 +453,34 @@ static void write_pid_file(void)
         abe_log_warn("cannot write PID_FILE %s: %s", S.cfg.pid_file, strerror(errno));
 }
 
+/* mkdir -p of path's directory; an existing non-directory on the way is an error (ENOTDIR). */
 static int mkdir_parent(const char *path)
 {
     char buf[ABE_CFG_PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
     char *slash = strrchr(buf, '/');
-    if (!slash || slash == buf) return 0;
+    if (!slash || slash == buf)
+        return 0;
     *slash = '\0';
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
             *p = '\0';
-            mkdir(buf, 0755);
-            *p = '/';
+            struct stat st;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            if (stat(buf, &st) != 0)
+                return -1;
+            if (!S_ISDIR(st.st_mode)) {
+                errno = ENOTDIR;
+                return -1;
+            }
+            *p = saved;
+            if (saved == '\0')
+                break;
         }
     }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST ? 0 : -1;
+    return 0;
 }
 
 int abe_supervisor_run(const abe_config_t *cfg, abe_agent_registry_t *agents)
