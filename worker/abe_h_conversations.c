@@ -13,9 +13,8 @@
  * callback, i.e. after the commit (SPEC §2.4 "write acknowledgement"). Replies come from the agent registry
  * the worker inherited (abe_worker.agents) through worker/abe_reply.h.
  *
- * Request lifetime: a write keeps a malloc'd pending record while the operation is in flight. A small
- * ref-counted hook in the request pool points at it; if h2o frees the request first (connection torn
- * down), the hook's dispose callback detaches the record so the late completion only frees memory.
+ * Writes are parked with abe_submit_write (worker/abe_http.h), which also handles a request that dies
+ * before its reply.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,69 +41,18 @@
 
 typedef enum { PENDING_CREATE, PENDING_APPEND } pending_kind_t;
 
-struct pending_hook;
-
-/* One in-flight write; malloc'd, freed by the completion callback. */
+/* What a parked write needs to build its answer; malloc'd, released by pending_free. */
 typedef struct conv_pending {
-    abe_req_t *r;              /* NULL once the request was freed before the reply arrived */
-    struct pending_hook *hook; /* the request-pool hook that points back here, NULL once detached */
     pending_kind_t kind;
     char id[ABE_UUID_LEN]; /* PENDING_CREATE: the conversation id; PENDING_APPEND: the agent message id */
     char *response;        /* the agent reply (malloc'd) */
 } conv_pending_t;
 
-/* Lives in the request pool (h2o_mem_alloc_shared); its dispose callback runs when the request is freed. */
-typedef struct pending_hook {
-    conv_pending_t *p;
-} pending_hook_t;
-
-static void pending_hook_dispose(void *ptr)
+static void pending_free(void *ptr)
 {
-    pending_hook_t *hook = ptr;
-    if (hook->p) {
-        hook->p->r = NULL;
-        hook->p->hook = NULL;
-        hook->p = NULL;
-    }
-}
-
-static void pending_free(conv_pending_t *p)
-{
-    if (p->hook) p->hook->p = NULL;
+    conv_pending_t *p = ptr;
     free(p->response);
     free(p);
-}
-
-/* A request's conversation id parameter, or NULL when it cannot name a stored conversation (an embedded
- * NUL from a %00 escape). */
-static const char *conv_param(abe_req_t *r)
-{
-    if (r->nparams < 1 || !r->params[0] || strlen(r->params[0]) != r->param_lens[0]) return NULL;
-    return r->params[0];
-}
-
-/* The reader, or NULL after logging (the caller returns -1 so the pipeline answers 500). */
-static abe_dbr_t *conv_reader(abe_req_t *r)
-{
-    abe_dbr_t *dbr = abe_worker_dbr();
-    if (!dbr)
-        abe_log_error("conversations: database reader unavailable (correlation_id=%s)", r->correlation_id);
-    return dbr;
-}
-
-/* Log a reader failure with the correlation id; the caller returns -1. */
-static int conv_read_failed(abe_req_t *r, abe_dbr_t *dbr, const char *what)
-{
-    abe_log_error("conversations: %s failed: %s (correlation_id=%s)", what, abe_dbr_errmsg(dbr),
-                  r->correlation_id);
-    return -1;
-}
-
-/* Send the 422 issue list collected in v and release v. */
-static void send_issues(abe_req_t *r, abe_validator_t *v)
-{
-    abe_send_error_detail(r, 422, abe_v_take_issues(v));
-    abe_v_free(v);
 }
 
 /*
@@ -118,69 +66,40 @@ static json_t *message_json(const char *message_id, const char *role, const char
                      content_len, "agent_id", agent_id, "created_at", created_at);
 }
 
-/*
- * Completion of a create_conversation or append_messages operation: answer the waiting request (if it is
- * still there) and free the pending record.
- */
-static void on_write_done(void *arg, int status, json_t *result)
+/* Completion of create_conversation / append_messages, after the commit: the SPEC §3.4 answer. */
+static void on_write_done(abe_req_t *r, int status, json_t *result, void *ctx)
 {
-    conv_pending_t *p = arg;
-    abe_req_t *r = p->r;
-    if (r) {
-        if (status == ABE_IPC_OK) {
-            json_t *body;
-            if (p->kind == PENDING_CREATE)
-                body = json_pack("{s:s,s:s,s:s}", "conversation_id", p->id, "id", p->id, "response",
-                                 p->response);
-            else
-                body = json_pack("{s:s,s:s}", "message_id", p->id, "response", p->response);
-            if (body) {
-                abe_send_json(r, 200, body);
-            } else {
-                abe_log_error("conversations: out of memory building the response (correlation_id=%s)",
-                              r->correlation_id);
-                abe_send_error(r, 500, "Internal Server Error");
-            }
-        } else if (status == ABE_IPC_ERR_NOT_FOUND) {
-            /* append_messages only: the conversation vanished between the check and the write. */
-            abe_send_error(r, 404, "Conversation not found");
-        } else {
-            json_t *msg = result ? json_object_get(result, "message") : NULL;
-            abe_log_error("conversations: %s failed: %s %s (correlation_id=%s)",
-                          p->kind == PENDING_CREATE ? "create_conversation" : "append_messages",
-                          abe_ipc_status_name(status), json_is_string(msg) ? json_string_value(msg) : "",
-                          r->correlation_id);
-            abe_send_db_status(r, status);
-        }
+    conv_pending_t *p = ctx;
+    (void)result;
+    if (status == ABE_IPC_OK) {
+        json_t *body =
+            p->kind == PENDING_CREATE
+                ? json_pack("{s:s,s:s,s:s}", "conversation_id", p->id, "id", p->id, "response", p->response)
+                : json_pack("{s:s,s:s}", "message_id", p->id, "response", p->response);
+        if (body)
+            abe_send_json(r, 200, body);
+        else
+            abe_send_error(r, 500, "Internal Server Error");
+    } else if (status == ABE_IPC_ERR_NOT_FOUND) {
+        abe_send_error(r, 404, "Conversation not found"); /* append_messages only */
+    } else {
+        abe_send_db_status(r, status);
     }
-    pending_free(p);
 }
 
-/*
- * Submit op with payload (borrowed) and park the request until the commit. Takes ownership of response
- * (malloc'd). Always returns 0: on every failure an answer has been sent.
- */
+/* Park the request until op commits. Takes ownership of response (malloc'd). Always returns 0. */
 static int submit_write(abe_req_t *r, abe_op_t op, pending_kind_t kind, const char *id, json_t *payload,
                         char *response)
 {
     conv_pending_t *p = calloc(1, sizeof(*p));
     if (!p) {
         free(response);
-        abe_send_error(r, 500, "Internal Server Error");
-        return 0;
+        return -1;
     }
-    p->r = r;
     p->kind = kind;
     memcpy(p->id, id, ABE_UUID_LEN);
     p->response = response;
-    pending_hook_t *hook = h2o_mem_alloc_shared(&r->req->pool, sizeof(*hook), pending_hook_dispose);
-    hook->p = p;
-    p->hook = hook;
-    if (abe_dbc_submit(op, 0, payload, on_write_done, p) != 0) {
-        pending_free(p);
-        abe_send_unavailable(r, "Database unavailable; retry later");
-    }
-    return 0;
+    return abe_submit_write(r, op, payload, on_write_done, p, pending_free);
 }
 
 /* ---- POST /api/v1/conversations ------------------------------------------------------------------- */
@@ -206,7 +125,7 @@ int abe_h_conv_create(abe_req_t *r)
         abe_v_pop(&v);
     }
     if (!abe_v_ok(&v)) {
-        send_issues(r, &v);
+        abe_send_issues(r, &v);
         json_decref(body);
         return 0;
     }
@@ -265,17 +184,17 @@ int abe_h_conv_list(abe_req_t *r)
     abe_v_init(&v, "query");
     int64_t limit = CONV_LIMIT_DEFAULT, offset = 0;
     if (!abe_parse_pagination(r, &v, CONV_LIMIT_DEFAULT, CONV_LIMIT_MAX, &limit, &offset) || !abe_v_ok(&v)) {
-        send_issues(r, &v);
+        abe_send_issues(r, &v);
         return 0;
     }
     abe_v_free(&v);
 
-    abe_dbr_t *dbr = conv_reader(r);
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *items = NULL;
     int64_t total = 0;
     if (abe_dbr_list_conversations(dbr, limit, offset, &items, &total) != ABE_DBR_OK)
-        return conv_read_failed(r, dbr, "list conversations");
+        return abe_req_read_failed(r, "list conversations");
     json_t *body =
         json_pack("{s:o,s:I,s:I,s:I,s:o}", "conversations", items, "total", (json_int_t)total, "limit",
                   (json_int_t)limit, "offset", (json_int_t)offset, "timestamp", abe_json_timestamp());
@@ -288,12 +207,8 @@ int abe_h_conv_list(abe_req_t *r)
 
 int abe_h_conv_get(abe_req_t *r)
 {
-    const char *id = conv_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Conversation not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = conv_reader(r);
+    const char *id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *conv = NULL;
     int rc = abe_dbr_get_conversation(dbr, id, &conv);
@@ -301,7 +216,7 @@ int abe_h_conv_get(abe_req_t *r)
         abe_send_error(r, 404, "Conversation not found");
         return 0;
     }
-    if (rc != ABE_DBR_OK) return conv_read_failed(r, dbr, "get conversation");
+    if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "get conversation");
     abe_send_json(r, 200, conv);
     return 0;
 }
@@ -321,19 +236,14 @@ int abe_h_msg_create(abe_req_t *r)
     /* agent_id is accepted and ignored (the conversation's agent answers), but must still be a string. */
     abe_v_str(&v, body, "agent_id", 0, 0, SIZE_MAX, &ignored_agent, &ignored_len);
     if (!abe_v_ok(&v)) {
-        send_issues(r, &v);
+        abe_send_issues(r, &v);
         json_decref(body);
         return 0;
     }
     abe_v_free(&v);
 
-    const char *conversation_id = conv_param(r);
-    if (!conversation_id) {
-        json_decref(body);
-        abe_send_error(r, 404, "Conversation not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = conv_reader(r);
+    const char *conversation_id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) {
         json_decref(body);
         return -1;
@@ -347,7 +257,7 @@ int abe_h_msg_create(abe_req_t *r)
     }
     if (rc != ABE_DBR_OK) {
         json_decref(body);
-        return conv_read_failed(r, dbr, "conversation agent lookup");
+        return abe_req_read_failed(r, "conversation agent lookup");
     }
 
     const abe_agent_t *agent = abe_agents_find(abe_worker.agents, agent_id);
@@ -384,17 +294,13 @@ int abe_h_msg_list(abe_req_t *r)
     abe_v_init(&v, "query");
     int64_t limit = CONV_LIMIT_DEFAULT, offset = 0;
     if (!abe_parse_pagination(r, &v, CONV_LIMIT_DEFAULT, CONV_LIMIT_MAX, &limit, &offset) || !abe_v_ok(&v)) {
-        send_issues(r, &v);
+        abe_send_issues(r, &v);
         return 0;
     }
     abe_v_free(&v);
 
-    const char *id = conv_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Conversation not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = conv_reader(r);
+    const char *id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *items = NULL;
     int64_t total = 0;
@@ -403,7 +309,7 @@ int abe_h_msg_list(abe_req_t *r)
         abe_send_error(r, 404, "Conversation not found");
         return 0;
     }
-    if (rc != ABE_DBR_OK) return conv_read_failed(r, dbr, "list messages");
+    if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "list messages");
     json_t *body = json_pack("{s:s,s:o,s:I,s:I,s:I}", "conversation_id", id, "messages", items, "total",
                              (json_int_t)total, "limit", (json_int_t)limit, "offset", (json_int_t)offset);
     if (!body) return -1;

@@ -12,7 +12,7 @@
  * create_execution operation through the engine (abe_engine_create), and answer after the commit; the
  * engine then runs the execution on this worker. Reads use the worker's read-only connection.
  *
- * Request lifetime: as in abe_h_workflows.c, a pending record outlives the request if h2o frees it first.
+ * The request is parked with abe_park_request (worker/abe_http.h) while the create is in flight.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,63 +35,39 @@ static const char *const k_replay_modes[] = {"full", "failed"};
 
 /* ---- pending creates ----------------------------------------------------------------------------- */
 
-struct ex_hook;
-
+/* What a parked create needs to build its answer; malloc'd, released by ex_pending_free. */
 typedef struct ex_pending {
-    abe_req_t *r;
-    struct ex_hook *hook;
     char execution_id[ABE_UUID_LEN];
     char *replay_of;         /* malloc'd; NULL for execute */
     const char *replay_mode; /* static string; NULL for execute */
 } ex_pending_t;
 
-typedef struct ex_hook {
-    ex_pending_t *p;
-} ex_hook_t;
-
-static void ex_hook_dispose(void *ptr)
+static void ex_pending_free(void *ptr)
 {
-    ex_hook_t *hook = ptr;
-    if (hook->p) {
-        hook->p->r = NULL;
-        hook->p->hook = NULL;
-        hook->p = NULL;
-    }
-}
-
-static void ex_pending_free(ex_pending_t *p)
-{
-    if (p->hook) p->hook->p = NULL;
+    ex_pending_t *p = ptr;
     free(p->replay_of);
     free(p);
 }
 
-static void on_created(void *arg, int status, json_t *result)
+/* Completion of create_execution, after the commit: the SPEC §3.6 answer. */
+static void on_created(abe_req_t *r, int status, json_t *result, void *ctx)
 {
-    ex_pending_t *p = arg;
-    abe_req_t *r = p->r;
-    if (r) {
-        if (status == ABE_IPC_OK) {
-            json_t *body =
-                p->replay_of ? json_pack("{s:s,s:s,s:s,s:s}", "execution_id", p->execution_id, "status",
-                                         "started", "replay_of", p->replay_of, "replay_mode", p->replay_mode)
-                             : json_pack("{s:s,s:s}", "execution_id", p->execution_id, "status", "started");
-            if (body)
-                abe_send_json(r, 200, body);
-            else
-                abe_send_error(r, 500, "Internal Server Error");
-        } else if (status == ABE_IPC_ERR_NOT_FOUND && !p->replay_of) {
-            /* The workflow was deleted between the read and the write. */
-            abe_send_error(r, 404, "Workflow not found");
-        } else {
-            json_t *msg = result ? json_object_get(result, "message") : NULL;
-            abe_log_error("executions: create_execution failed: %s %s (correlation_id=%s)",
-                          abe_ipc_status_name(status), json_is_string(msg) ? json_string_value(msg) : "",
-                          r->correlation_id);
-            abe_send_db_status(r, status);
-        }
+    ex_pending_t *p = ctx;
+    (void)result;
+    if (status == ABE_IPC_OK) {
+        json_t *body = p->replay_of
+                           ? json_pack("{s:s,s:s,s:s,s:s}", "execution_id", p->execution_id, "status",
+                                       "started", "replay_of", p->replay_of, "replay_mode", p->replay_mode)
+                           : json_pack("{s:s,s:s}", "execution_id", p->execution_id, "status", "started");
+        if (body)
+            abe_send_json(r, 200, body);
+        else
+            abe_send_error(r, 500, "Internal Server Error");
+    } else if (status == ABE_IPC_ERR_NOT_FOUND && !p->replay_of) {
+        abe_send_error(r, 404, "Workflow not found"); /* deleted between the read and the write */
+    } else {
+        abe_send_db_status(r, status);
     }
-    ex_pending_free(p);
 }
 
 /*
@@ -141,57 +117,26 @@ static int start_execution(abe_req_t *r, json_t *snapshot, const char *workflow_
         abe_plan_free(plan);
         return -1;
     }
-    p->r = r;
-    ex_hook_t *hook = h2o_mem_alloc_shared(&r->req->pool, sizeof(*hook), ex_hook_dispose);
-    hook->p = p;
-    p->hook = hook;
-    if (abe_engine_create(payload, plan, on_created, p) != 0) {
-        ex_pending_free(p);
+    void *parked = abe_park_request(r, on_created, p, ex_pending_free);
+    if (!parked) {
+        json_decref(payload);
+        abe_plan_free(plan);
+        return -1;
+    }
+    if (abe_engine_create(payload, plan, abe_parked_reply, parked) != 0) {
+        abe_parked_cancel(parked);
         abe_send_unavailable(r, "Database unavailable; retry later");
     }
     json_decref(payload);
     return 0;
 }
 
-/* ---- helpers ------------------------------------------------------------------------------------- */
-
-/* Path parameter 0, or NULL when it cannot name a stored row (embedded NUL from %00). */
-static const char *id_param(abe_req_t *r)
-{
-    if (r->nparams < 1 || !r->params[0] || strlen(r->params[0]) != r->param_lens[0]) return NULL;
-    return r->params[0];
-}
-
-static abe_dbr_t *reader(abe_req_t *r)
-{
-    abe_dbr_t *dbr = abe_worker_dbr();
-    if (!dbr) abe_log_error("executions: database reader unavailable (correlation_id=%s)", r->correlation_id);
-    return dbr;
-}
-
-static int read_failed(abe_req_t *r, abe_dbr_t *dbr, const char *what)
-{
-    abe_log_error("executions: %s failed: %s (correlation_id=%s)", what, abe_dbr_errmsg(dbr),
-                  r->correlation_id);
-    return -1;
-}
-
-static void send_issues(abe_req_t *r, abe_validator_t *v)
-{
-    abe_send_error_detail(r, 422, abe_v_take_issues(v));
-    abe_v_free(v);
-}
-
 /* ---- POST /api/v1/workflows/{workflow_id}/execute ------------------------------------------------ */
 
 int abe_h_wf_execute(abe_req_t *r)
 {
-    const char *id = id_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Workflow not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = reader(r);
+    const char *id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *wf = NULL;
     int rc = abe_dbr_get_workflow(dbr, id, &wf);
@@ -199,7 +144,7 @@ int abe_h_wf_execute(abe_req_t *r)
         abe_send_error(r, 404, "Workflow not found");
         return 0;
     }
-    if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_workflow");
+    if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "get_workflow");
     json_t *snapshot =
         json_pack("{s:s,s:O,s:O}", "workflow_id", id, "parallel_execution",
                   json_object_get(wf, "parallel_execution"), "steps", json_object_get(wf, "steps"));
@@ -225,11 +170,11 @@ static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter
     const char *status = abe_query_get(r, "status", NULL);
     if (abe_v_query_enum(&v, "status", status, k_exec_statuses, 4) < 0) ok = 0;
     if (!ok) {
-        send_issues(r, &v);
+        abe_send_issues(r, &v);
         return 0;
     }
     abe_v_free(&v);
-    abe_dbr_t *dbr = reader(r);
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     if (must_exist_wf) {
         json_t *wf = NULL;
@@ -240,7 +185,7 @@ static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter
             abe_send_error(r, 404, "Workflow not found");
             return 0;
         }
-        if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_workflow");
+        if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "get_workflow");
     }
     json_t *items = NULL;
     int64_t total = 0;
@@ -248,7 +193,7 @@ static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter
         /* An id with an embedded NUL matches nothing. */
         items = json_array();
     } else if (abe_dbr_list_executions(dbr, wf_filter, status, limit, offset, &items, &total) != ABE_DBR_OK) {
-        return read_failed(r, dbr, "list_executions");
+        return abe_req_read_failed(r, "list_executions");
     }
     json_t *body = json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total, "limit",
                              (json_int_t)limit, "offset", (json_int_t)offset);
@@ -266,7 +211,6 @@ int abe_h_exec_list(abe_req_t *r)
 
 int abe_h_wf_executions(abe_req_t *r)
 {
-    if (r->nparams < 1 || !r->params[0]) return -1;
     return list_executions(r, r->params[0], r->param_lens[0], 1);
 }
 
@@ -274,12 +218,8 @@ int abe_h_wf_executions(abe_req_t *r)
 
 int abe_h_exec_get(abe_req_t *r)
 {
-    const char *id = id_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Execution not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = reader(r);
+    const char *id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *ex = NULL, *steps = NULL;
     int rc = abe_dbr_get_execution(dbr, id, &ex, &steps);
@@ -287,7 +227,7 @@ int abe_h_exec_get(abe_req_t *r)
         abe_send_error(r, 404, "Execution not found");
         return 0;
     }
-    if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_execution");
+    if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "get_execution");
     json_t *body = json_pack("{s:o,s:o}", "execution", ex, "steps", steps);
     if (!body) return -1;
     abe_send_json(r, 200, body);
@@ -302,18 +242,14 @@ int abe_h_exec_replay(abe_req_t *r)
     abe_v_init(&v, "query");
     const char *mode_raw = abe_query_get(r, "mode", NULL);
     if (abe_v_query_enum(&v, "mode", mode_raw, k_replay_modes, 2) < 0) {
-        send_issues(r, &v);
+        abe_send_issues(r, &v);
         return 0;
     }
     abe_v_free(&v);
     const char *mode = mode_raw && strcmp(mode_raw, "failed") == 0 ? k_replay_modes[1] : k_replay_modes[0];
 
-    const char *id = id_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Execution not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = reader(r);
+    const char *id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *ex = NULL, *steps = NULL;
     int rc = abe_dbr_get_execution(dbr, id, &ex, &steps);
@@ -321,7 +257,7 @@ int abe_h_exec_replay(abe_req_t *r)
         abe_send_error(r, 404, "Execution not found");
         return 0;
     }
-    if (rc != ABE_DBR_OK) return read_failed(r, dbr, "get_execution");
+    if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "get_execution");
     const char *status = json_string_value(json_object_get(ex, "status"));
     if (!status || strcmp(status, "pending") == 0 || strcmp(status, "running") == 0) {
         json_decref(ex);

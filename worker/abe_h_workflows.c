@@ -14,8 +14,8 @@
  * one create_workflow operation whose steps carry every WorkflowStep field with defaults filled in. Writes
  * answer from the completion callback, after the commit (SPEC §2.4).
  *
- * Request lifetime: an in-flight write keeps a malloc'd pending record; a hook in the request pool detaches
- * it if h2o frees the request before the reply (the late completion then only frees memory).
+ * Writes are parked with abe_submit_write (worker/abe_http.h), which also handles a request that dies
+ * before its reply.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,107 +49,42 @@
 
 typedef enum { WF_PENDING_CREATE, WF_PENDING_DELETE } wf_pending_kind_t;
 
-struct wf_hook;
-
+/* What a parked write needs to build its answer; malloc'd, released with free. */
 typedef struct wf_pending {
-    abe_req_t *r;         /* NULL once the request was freed */
-    struct wf_hook *hook; /* NULL once detached */
     wf_pending_kind_t kind;
     char id[ABE_UUID_LEN];
 } wf_pending_t;
 
-typedef struct wf_hook {
-    wf_pending_t *p;
-} wf_hook_t;
-
-static void wf_hook_dispose(void *ptr)
+/* Completion of create_workflow / delete_workflow, after the commit: the SPEC §3.5 answer. */
+static void on_wf_write_done(abe_req_t *r, int status, json_t *result, void *ctx)
 {
-    wf_hook_t *hook = ptr;
-    if (hook->p) {
-        hook->p->r = NULL;
-        hook->p->hook = NULL;
-        hook->p = NULL;
+    wf_pending_t *p = ctx;
+    (void)result;
+    if (status == ABE_IPC_OK && p->kind == WF_PENDING_CREATE) {
+        json_t *body = json_pack("{s:s,s:s,s:s}", "id", p->id, "workflow_id", p->id, "status", "created");
+        if (body)
+            abe_send_json(r, 200, body);
+        else
+            abe_send_error(r, 500, "Internal Server Error");
+    } else if (status == ABE_IPC_OK) {
+        abe_send_no_content(r);
+    } else if (status == ABE_IPC_ERR_NOT_FOUND && p->kind == WF_PENDING_DELETE) {
+        abe_send_error(r, 404, "Workflow not found");
+    } else if (status == ABE_IPC_ERR_CONFLICT && p->kind == WF_PENDING_DELETE) {
+        abe_send_error(r, 409, "Workflow has a pending or running execution; cannot delete");
+    } else {
+        abe_send_db_status(r, status);
     }
 }
 
-static void wf_pending_free(wf_pending_t *p)
-{
-    if (p->hook) p->hook->p = NULL;
-    free(p);
-}
-
-static void on_wf_write_done(void *arg, int status, json_t *result)
-{
-    wf_pending_t *p = arg;
-    abe_req_t *r = p->r;
-    if (r) {
-        if (status == ABE_IPC_OK) {
-            if (p->kind == WF_PENDING_CREATE) {
-                json_t *body =
-                    json_pack("{s:s,s:s,s:s}", "id", p->id, "workflow_id", p->id, "status", "created");
-                if (body)
-                    abe_send_json(r, 200, body);
-                else
-                    abe_send_error(r, 500, "Internal Server Error");
-            } else {
-                abe_send_no_content(r);
-            }
-        } else if (status == ABE_IPC_ERR_NOT_FOUND && p->kind == WF_PENDING_DELETE) {
-            abe_send_error(r, 404, "Workflow not found");
-        } else if (status == ABE_IPC_ERR_CONFLICT && p->kind == WF_PENDING_DELETE) {
-            abe_send_error(r, 409, "Workflow has a pending or running execution; cannot delete");
-        } else {
-            json_t *msg = result ? json_object_get(result, "message") : NULL;
-            abe_log_error("workflows: %s failed: %s %s (correlation_id=%s)",
-                          p->kind == WF_PENDING_CREATE ? "create_workflow" : "delete_workflow",
-                          abe_ipc_status_name(status), json_is_string(msg) ? json_string_value(msg) : "",
-                          r->correlation_id);
-            abe_send_db_status(r, status);
-        }
-    }
-    wf_pending_free(p);
-}
-
-/* Submit op (payload borrowed) and park the request until the reply. Always answers; returns 0. */
+/* Park the request until op (payload borrowed) commits. Always answers; returns 0, or -1 on OOM. */
 static int submit_write(abe_req_t *r, abe_op_t op, wf_pending_kind_t kind, const char *id, json_t *payload)
 {
     wf_pending_t *p = calloc(1, sizeof(*p));
-    if (!p) {
-        abe_send_error(r, 500, "Internal Server Error");
-        return 0;
-    }
-    p->r = r;
+    if (!p) return -1;
     p->kind = kind;
     snprintf(p->id, sizeof(p->id), "%s", id);
-    wf_hook_t *hook = h2o_mem_alloc_shared(&r->req->pool, sizeof(*hook), wf_hook_dispose);
-    hook->p = p;
-    p->hook = hook;
-    if (abe_dbc_submit(op, 0, payload, on_wf_write_done, p) != 0) {
-        wf_pending_free(p);
-        abe_send_unavailable(r, "Database unavailable; retry later");
-    }
-    return 0;
-}
-
-/* The workflow id path parameter, or NULL when it cannot name a stored workflow (embedded NUL). */
-static const char *wf_param(abe_req_t *r)
-{
-    if (r->nparams < 1 || !r->params[0] || strlen(r->params[0]) != r->param_lens[0]) return NULL;
-    return r->params[0];
-}
-
-static abe_dbr_t *wf_reader(abe_req_t *r)
-{
-    abe_dbr_t *dbr = abe_worker_dbr();
-    if (!dbr) abe_log_error("workflows: database reader unavailable (correlation_id=%s)", r->correlation_id);
-    return dbr;
-}
-
-static int wf_read_failed(abe_req_t *r, abe_dbr_t *dbr, const char *what)
-{
-    abe_log_error("workflows: %s failed: %s (correlation_id=%s)", what, abe_dbr_errmsg(dbr),
-                  r->correlation_id);
-    return -1;
+    return abe_submit_write(r, op, payload, on_wf_write_done, p, free);
 }
 
 /* ---- validation ---------------------------------------------------------------------------------- */
@@ -356,12 +291,12 @@ int abe_h_wf_list(abe_req_t *r)
         return 0;
     }
     abe_v_free(&v);
-    abe_dbr_t *dbr = wf_reader(r);
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *items = NULL;
     int64_t total = 0;
     if (abe_dbr_list_workflows(dbr, limit, offset, &items, &total) != ABE_DBR_OK)
-        return wf_read_failed(r, dbr, "list_workflows");
+        return abe_req_read_failed(r, "list_workflows");
     json_t *body =
         json_pack("{s:o,s:I,s:I,s:I,s:o}", "workflows", items, "total", (json_int_t)total, "limit",
                   (json_int_t)limit, "offset", (json_int_t)offset, "timestamp", abe_json_timestamp());
@@ -374,12 +309,8 @@ int abe_h_wf_list(abe_req_t *r)
 
 int abe_h_wf_get(abe_req_t *r)
 {
-    const char *id = wf_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Workflow not found");
-        return 0;
-    }
-    abe_dbr_t *dbr = wf_reader(r);
+    const char *id = r->params[0];
+    abe_dbr_t *dbr = abe_req_reader(r);
     if (!dbr) return -1;
     json_t *wf = NULL;
     int rc = abe_dbr_get_workflow(dbr, id, &wf);
@@ -387,7 +318,7 @@ int abe_h_wf_get(abe_req_t *r)
         abe_send_error(r, 404, "Workflow not found");
         return 0;
     }
-    if (rc != ABE_DBR_OK) return wf_read_failed(r, dbr, "get_workflow");
+    if (rc != ABE_DBR_OK) return abe_req_read_failed(r, "get_workflow");
     abe_send_json(r, 200, wf);
     return 0;
 }
@@ -396,11 +327,7 @@ int abe_h_wf_get(abe_req_t *r)
 
 int abe_h_wf_delete(abe_req_t *r)
 {
-    const char *id = wf_param(r);
-    if (!id) {
-        abe_send_error(r, 404, "Workflow not found");
-        return 0;
-    }
+    const char *id = r->params[0];
     json_t *payload = json_pack("{s:s}", "workflow_id", id);
     if (!payload) return -1;
     submit_write(r, ABE_OP_DELETE_WORKFLOW, WF_PENDING_DELETE, "", payload);

@@ -7,9 +7,12 @@
 #include "abe_http.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "abe_dbclient.h"
+#include "abe_dbread.h"
 #include "abe_ipc.h"
 #include "abe_json.h"
 #include "abe_log.h"
@@ -307,6 +310,118 @@ json_t *abe_parse_json_body(abe_req_t *r)
     if (!doc) abe_send_error_detail(r, 422, abe_v_take_issues(&v));
     abe_v_free(&v);
     return doc;
+}
+
+void abe_send_issues(abe_req_t *r, struct abe_validator *v)
+{
+    abe_send_error_detail(r, 422, abe_v_take_issues(v));
+    abe_v_free(v);
+}
+
+struct abe_dbr *abe_req_reader(abe_req_t *r)
+{
+    abe_dbr_t *dbr = abe_worker_dbr();
+    if (!dbr)
+        abe_log_error("database reader unavailable (route=%s correlation_id=%s)",
+                      r->route ? r->route->tmpl : "-", r->correlation_id);
+    return dbr;
+}
+
+int abe_req_read_failed(abe_req_t *r, const char *what)
+{
+    abe_log_error("%s failed: %s (correlation_id=%s)", what,
+                  abe_worker.dbr ? abe_dbr_errmsg(abe_worker.dbr) : "-", r->correlation_id);
+    return -1;
+}
+
+/* ---- writes parked until their commit -------------------------------------------------------------- */
+
+/*
+ * A write in flight is a malloc'd record; a small hook in the request pool points back at it. If h2o frees
+ * the request first (connection torn down), the hook's dispose callback detaches the record, so the late
+ * reply only frees memory and never touches the dead request.
+ */
+typedef struct write_hook write_hook_t;
+
+typedef struct pending_write {
+    abe_req_t *r; /* NULL once the request was freed */
+    write_hook_t *hook;
+    abe_write_done_fn done;
+    void *ctx;
+    void (*ctx_free)(void *);
+} pending_write_t;
+
+struct write_hook {
+    pending_write_t *w;
+};
+
+static void write_hook_dispose(void *ptr)
+{
+    write_hook_t *hook = ptr;
+    if (hook->w) {
+        hook->w->r = NULL;
+        hook->w->hook = NULL;
+    }
+}
+
+static void pending_write_free(pending_write_t *w)
+{
+    if (w->hook) w->hook->w = NULL;
+    if (w->ctx_free) w->ctx_free(w->ctx);
+    free(w);
+}
+
+void abe_parked_reply(void *parked, int status, json_t *result)
+{
+    pending_write_t *w = parked;
+    if (w->r) {
+        if (status != ABE_IPC_OK) {
+            json_t *msg = result ? json_object_get(result, "message") : NULL;
+            abe_log((status == ABE_IPC_ERR_NOT_FOUND || status == ABE_IPC_ERR_CONFLICT) ? ABE_LOG_DEBUG
+                                                                                        : ABE_LOG_ERROR,
+                    "write on %s answered %s: %s (correlation_id=%s)", w->r->route ? w->r->route->tmpl : "-",
+                    abe_ipc_status_name(status), json_is_string(msg) ? json_string_value(msg) : "",
+                    w->r->correlation_id);
+        }
+        w->done(w->r, status, result, w->ctx);
+    }
+    pending_write_free(w);
+}
+
+void abe_parked_cancel(void *parked)
+{
+    pending_write_free(parked);
+}
+
+void *abe_park_request(abe_req_t *r, abe_write_done_fn done, void *ctx, void (*ctx_free)(void *))
+{
+    pending_write_t *w = calloc(1, sizeof(*w));
+    if (!w) {
+        if (ctx_free) ctx_free(ctx);
+        return NULL;
+    }
+    w->r = r;
+    w->done = done;
+    w->ctx = ctx;
+    w->ctx_free = ctx_free;
+    w->hook = h2o_mem_alloc_shared(&r->req->pool, sizeof(*w->hook), write_hook_dispose);
+    w->hook->w = w;
+    return w;
+}
+
+int abe_submit_write(abe_req_t *r, int op, json_t *payload, abe_write_done_fn done, void *ctx,
+                     void (*ctx_free)(void *))
+{
+    void *w = abe_park_request(r, done, ctx, ctx_free);
+    if (!w) {
+        abe_send_error(r, 500, "Internal Server Error");
+        return 0;
+    }
+    if (abe_dbc_submit((abe_op_t)op, 0, payload, abe_parked_reply, w) != 0) {
+        abe_parked_cancel(w);
+        abe_send_unavailable(r, "Database unavailable; retry later");
+    }
+    return 0;
 }
 
 /* ---- the pipeline -------------------------------------------------------------------------------- */

@@ -86,6 +86,47 @@ json_t *abe_parse_json_body(abe_req_t *r);
 /* abe_json_timestamp — new JSON string holding the current SPEC §2.1 timestamp. */
 json_t *abe_json_timestamp(void);
 
+/* abe_send_issues — answer 422 with the issue list collected in v (SPEC §2.3) and release v. */
+void abe_send_issues(abe_req_t *r, struct abe_validator *v);
+
+/*
+ * abe_req_reader — the worker's read-only DB connection (worker/abe_dbread.h), or NULL after logging the
+ * failure with the correlation id; the handler then returns -1 and the pipeline answers 500.
+ */
+struct abe_dbr *abe_req_reader(abe_req_t *r);
+
+/* abe_req_read_failed — log a failed read (what, the SQLite message, the correlation id); returns -1 so a
+ * handler can `return abe_req_read_failed(r, "list workflows");` and get the pipeline's 500. */
+int abe_req_read_failed(abe_req_t *r, const char *what);
+
+/*
+ * abe_write_done_fn — completion of abe_submit_write, called after the persistence process answered (so on
+ * ABE_IPC_OK the write is committed), and only while the request is still alive.
+ *   status: abe_ipc_status_t. result: the reply payload (borrowed; may be NULL). ctx: the caller's context.
+ */
+typedef void (*abe_write_done_fn)(abe_req_t *r, int status, json_t *result, void *ctx);
+
+/*
+ * abe_submit_write — send one write operation (SPEC §9.2) for request r and park the request until its
+ * reply. payload is borrowed (serialised at once). ctx is the caller's; ctx_free (may be NULL) releases it
+ * exactly once: after done ran, or when the request died before the reply (then done is not called), or
+ * at once when the submit fails. If the persistence process is unreachable, answers 503 "Database
+ * unavailable; retry later" itself. Always returns 0 (the request is answered or will be).
+ * Implements the SPEC §2.4 write acknowledgement: the answer is sent only from done.
+ */
+int abe_submit_write(abe_req_t *r, int op, json_t *payload, abe_write_done_fn done, void *ctx,
+                     void (*ctx_free)(void *));
+
+/*
+ * The two halves of abe_submit_write, for a write that another module submits (the execution engine's
+ * create): abe_park_request returns a parked-request record (NULL on allocation failure, ctx already
+ * released); hand abe_parked_reply with it as the abe_dbc_cb/arg pair to whoever submits. If that submit
+ * fails, call abe_parked_cancel (releases ctx, answers nothing).
+ */
+void *abe_park_request(abe_req_t *r, abe_write_done_fn done, void *ctx, void (*ctx_free)(void *));
+void abe_parked_reply(void *parked, int status, json_t *result);
+void abe_parked_cancel(void *parked);
+
 #endif
 
 /* ---- pipeline internals (used by the worker main) ------------------------------------------------ */
