@@ -162,7 +162,8 @@ static const char *const k_sql[S__COUNT] = {
          * concurrent appends and the later stamp commits first: floor at the newest stored message. */
         "MAX(?6, COALESCE((SELECT created_at FROM conversation_messages WHERE conversation_id = ?2 "
         "ORDER BY id DESC LIMIT 1), '')))",
-    [S_CONV_TOUCH] = "UPDATE conversations SET updated_at = MAX(updated_at, ?2) WHERE conversation_id = ?1",
+    [S_CONV_TOUCH] =
+        "UPDATE conversations SET updated_at = MAX(updated_at, ?2) WHERE conversation_id = ?1",
     [S_WF_INSERT] =
         "INSERT INTO workflows (workflow_id, name, description, parallel_execution, status, created_at) "
         "VALUES (?1, ?2, ?3, ?4, 'created', ?5)",
@@ -322,8 +323,10 @@ static int configure(sqlite3 *db, const char *path, int busy_ms, char *err, size
         fmt(err, errlen, "cannot use database '%s': journal_mode WAL refused (got '%s')", path, mode);
         return -1;
     }
+    /* temp_store=MEMORY: the per-operation SAVEPOINTs of a batch need a statement journal, which would
+     * otherwise be a new temporary file per batch (seen with strace); it holds only this batch's undo. */
     static const char *const pragmas[] = {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
-                                          "PRAGMA wal_autocheckpoint=1000"};
+                                          "PRAGMA wal_autocheckpoint=1000", "PRAGMA temp_store=MEMORY"};
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
         if (oneshot(db, pragmas[i], NULL, NULL, NULL, 0) != SQLITE_OK) {
             fmt(err, errlen, "cannot use database '%s': %s", path, sqlite3_errmsg(db));
