@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,6 +48,8 @@ static int spawn(abe_it_daemon_t *d, const char *const *env)
     if (pid < 0) return -1;
     if (pid == 0) {
         setpgid(0, 0);
+        /* A test process that dies (timeout, crash) takes its daemon with it: no orphaned daemons. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         char port[16];
         snprintf(port, sizeof(port), "%d", d->port);
         setenv("UVICORN_HOST", "127.0.0.1", 1);
