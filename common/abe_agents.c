@@ -59,6 +59,15 @@ static void free_agent(abe_agent_t *a)
     memset(a, 0, sizeof(*a));
 }
 
+int abe_agents_reload(abe_agent_registry_t **current, const char *dir, char *err, size_t errlen)
+{
+    abe_agent_registry_t *fresh = NULL;
+    if (abe_agents_load(dir, &fresh, err, errlen) != 0) return -1;
+    abe_agents_free(*current);
+    *current = fresh;
+    return 0;
+}
+
 void abe_agents_free(abe_agent_registry_t *reg)
 {
     if (!reg) return;

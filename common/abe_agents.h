@@ -35,6 +35,13 @@ int abe_agents_load(const char *dir, abe_agent_registry_t **out, char *err, size
 /* abe_agents_find — agent by exact id, or NULL. */
 const abe_agent_t *abe_agents_find(const abe_agent_registry_t *reg, const char *id);
 
+/*
+ * abe_agents_reload — the SIGHUP entry point (SPEC §3.3, §11.2): load <dir>/agents.yaml into a new
+ * registry and, only on success, free *current and replace it. On failure *current is untouched (the old
+ * registry stays in service) and err names the problem. Returns 0 or -1.
+ */
+int abe_agents_reload(abe_agent_registry_t **current, const char *dir, char *err, size_t errlen);
+
 /* abe_agents_free — release a registry; NULL-safe. */
 void abe_agents_free(abe_agent_registry_t *reg);
 

@@ -376,3 +376,23 @@ Test(agents, shipped_registry)
     cr_assert_str_empty(log, "shipped file produced warnings: %s", log);
     free(log);
 }
+
+/* The SIGHUP entry point: a broken file keeps the registry in service; a good one replaces it. */
+Test(agents, reload_keeps_old_registry_on_error)
+{
+    char err[512];
+    abe_agent_registry_t *reg = NULL;
+    cr_assert_eq(abe_agents_load(FIX "good", &reg, err, sizeof(err)), 0, "%s", err);
+    abe_agent_registry_t *before = reg;
+    size_t n = reg->n;
+    cr_assert(n > 0);
+    cr_assert_eq(abe_agents_reload(&reg, FIX "broken", err, sizeof(err)), -1);
+    cr_assert_eq(reg, before, "a failed reload must not replace the registry");
+    cr_assert_eq(reg->n, n);
+    cr_assert(strstr(err, "agents.yaml") != NULL, "error names the file: %s", err);
+    cr_assert_eq(abe_agents_reload(&reg, FIX "notlist", err, sizeof(err)), -1);
+    cr_assert_eq(reg, before);
+    cr_assert_eq(abe_agents_reload(&reg, ABE_SOURCE_DIR "/conf", err, sizeof(err)), 0, "%s", err);
+    cr_assert_not_null(abe_agents_find(reg, "agent-research"));
+    abe_agents_free(reg);
+}
