@@ -718,6 +718,7 @@ static int f_str(op_ctx_t *c, json_t *obj, const char *key, int nullable, text_t
 /* f_int — obj[key] must be a JSON integer within [min, max]. */
 static int f_int(op_ctx_t *c, json_t *obj, const char *key, long long min, long long max, long long *out)
 {
+    *out = 0;
     json_t *v = json_object_get(obj, key);
     if (!json_is_integer(v)) return bad(c, "field '%s' must be an integer", key);
     long long i = (long long)json_integer_value(v);
@@ -729,6 +730,7 @@ static int f_int(op_ctx_t *c, json_t *obj, const char *key, long long min, long 
 /* f_int_or_null — integer or null/absent (*is_null set). */
 static int f_int_or_null(op_ctx_t *c, json_t *obj, const char *key, long long *out, int *is_null)
 {
+    *out = 0;
     json_t *v = json_object_get(obj, key);
     *is_null = !v || json_is_null(v);
     if (*is_null) return 0;
@@ -737,6 +739,7 @@ static int f_int_or_null(op_ctx_t *c, json_t *obj, const char *key, long long *o
 
 static int f_bool(op_ctx_t *c, json_t *obj, const char *key, int *out)
 {
+    *out = 0;
     json_t *v = json_object_get(obj, key);
     if (!json_is_boolean(v)) return bad(c, "field '%s' must be a boolean", key);
     *out = json_is_true(v);
@@ -746,6 +749,7 @@ static int f_bool(op_ctx_t *c, json_t *obj, const char *key, int *out)
 /* f_num_or_null — a JSON number (integer or real) or null/absent. */
 static int f_num_or_null(op_ctx_t *c, json_t *obj, const char *key, double *out, int *is_null)
 {
+    *out = 0;
     json_t *v = json_object_get(obj, key);
     *is_null = !v || json_is_null(v);
     if (*is_null) return 0;
@@ -1178,6 +1182,7 @@ typedef struct fence {
 
 static int f_fence(op_ctx_t *c, json_t *p, fence_t *f)
 {
+    memset(f, 0, sizeof(*f));
     CHECK(f_str(c, p, "execution_id", 0, &f->id));
     CHECK(f_int(c, p, "owner_pid", LLONG_MIN, LLONG_MAX, &f->owner));
     CHECK(f_int(c, p, "run_epoch", LLONG_MIN, LLONG_MAX, &f->epoch));

@@ -451,7 +451,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         abe_send_error(r, 414, "URI Too Long");
         return 0;
     }
-    size_t hbytes = 0;
+    /* h2o moves Host (authority) and Upgrade out of req->headers; they count toward the limit too. */
+    size_t hbytes = req->authority.len + req->upgrade.len;
     for (size_t i = 0; i != req->headers.size; i++)
         hbytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
     if (hbytes > ABE_MAX_HEADER_BYTES) {
