@@ -277,6 +277,7 @@ static void spawn_worker(int i)
     atomic_store(&S.shm->workers[i].ready, 0);
     atomic_store(&S.shm->workers[i].draining, 0);
     atomic_store(&S.shm->workers[i].conns, 0);
+    atomic_store(&S.shm->workers[i].db_pending, 0);
     pid_t pid = fork();
     if (pid < 0) {
         abe_log_error("fork failed: %s", strerror(errno));
@@ -348,6 +349,7 @@ static void reap_children(void)
             int was_ready = w->was_ready || atomic_load(&S.shm->workers[i].ready);
             atomic_store(&S.shm->workers[i].pid, 0);
             atomic_store(&S.shm->workers[i].ready, 0);
+            atomic_store(&S.shm->workers[i].db_pending, 0); /* its requests died with it */
             w->pid = 0;
             if (S.stopping || w->state == SLOT_STOPPING) {
                 w->state = SLOT_FREE;

@@ -54,6 +54,7 @@ static struct {
     dbc_pending_t **buckets;
     size_t nbuckets; /* power of two */
     size_t npending;
+    _Atomic int64_t *published; /* shared copy of npending, or NULL */
     dbc_pending_t *head, *tail;
 } g;
 
@@ -102,6 +103,7 @@ static int table_insert(dbc_pending_t *p)
         g.head = p;
     g.tail = p;
     g.npending++;
+    if (g.published) atomic_store(g.published, (int64_t)g.npending);
     return 0;
 }
 
@@ -121,6 +123,7 @@ static void table_remove(dbc_pending_t *p)
         g.tail = p->prev;
     p->prev = p->next = p->hnext = NULL;
     g.npending--;
+    if (g.published) atomic_store(g.published, (int64_t)g.npending);
     if (h2o_timeout_is_linked(&p->deadline)) h2o_timeout_unlink(&p->deadline);
 }
 
@@ -357,6 +360,12 @@ int abe_dbc_submit(abe_op_t op, uint16_t flags, json_t *payload, abe_dbc_cb cb, 
     h2o_timeout_link(g.loop, &g.timeout, &p->deadline);
     start_write();
     return 0;
+}
+
+void abe_dbc_publish_pending(_Atomic int64_t *counter)
+{
+    g.published = counter;
+    if (counter) atomic_store(counter, (int64_t)g.npending);
 }
 
 size_t abe_dbc_pending(void)

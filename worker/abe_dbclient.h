@@ -10,6 +10,7 @@
 
 #include <h2o.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include "abe_ipc.h"
 
@@ -35,6 +36,13 @@ int abe_dbc_init(h2o_loop_t *loop, const char *addr, uint32_t timeout_ms);
  * right now (cb will NOT be called; answer 503 "Database unavailable; retry later").
  */
 int abe_dbc_submit(abe_op_t op, uint16_t flags, json_t *payload, abe_dbc_cb cb, void *arg);
+
+/*
+ * abe_dbc_publish_pending — keep *counter (shared memory, may be NULL) equal to abe_dbc_pending(), so the
+ * backpressure check can see operations that are still in a worker's buffers or the socket when the
+ * persistence process stalls (SPEC §9.3).
+ */
+void abe_dbc_publish_pending(_Atomic int64_t *counter);
 
 /* abe_dbc_pending — number of requests awaiting a reply (used to drain before exit). */
 size_t abe_dbc_pending(void);

@@ -117,6 +117,13 @@ static int start_execution(abe_req_t *r, json_t *snapshot, const char *workflow_
         abe_plan_free(plan);
         return -1;
     }
+    if (abe_db_backlog_full(ABE_OP_CREATE_EXECUTION)) {
+        ex_pending_free(p);
+        json_decref(payload);
+        abe_plan_free(plan);
+        abe_send_unavailable(r, "Database queue full; retry later");
+        return 0;
+    }
     void *parked = abe_park_request(r, on_created, p, ex_pending_free);
     if (!parked) {
         json_decref(payload);

@@ -17,6 +17,7 @@
 #include "abe_json.h"
 #include "abe_log.h"
 #include "abe_router.h"
+#include "abe_shm.h"
 #include "abe_util.h"
 #include "abe_worker.h"
 
@@ -409,9 +410,25 @@ void *abe_park_request(abe_req_t *r, abe_write_done_fn done, void *ctx, void (*c
     return w;
 }
 
+int abe_db_backlog_full(int op)
+{
+    const abe_shm_t *shm = abe_worker.shm;
+    int64_t outstanding = 0;
+    for (int i = 0; i < ABE_MAX_WORKERS; i++)
+        if (atomic_load(&shm->workers[i].pid)) outstanding += atomic_load(&shm->workers[i].db_pending);
+    if (outstanding < abe_worker.cfg->db_max_queue_size) return 0;
+    if (op > 0 && op < 16) atomic_fetch_add(&abe_worker.shm->db_ops[op][2], 1);
+    return 1;
+}
+
 int abe_submit_write(abe_req_t *r, int op, json_t *payload, abe_write_done_fn done, void *ctx,
                      void (*ctx_free)(void *))
 {
+    if (abe_db_backlog_full(op)) {
+        if (ctx_free) ctx_free(ctx);
+        abe_send_unavailable(r, "Database queue full; retry later");
+        return 0;
+    }
     void *w = abe_park_request(r, done, ctx, ctx_free);
     if (!w) {
         abe_send_error(r, 500, "Internal Server Error");

@@ -100,6 +100,14 @@ struct abe_dbr *abe_req_reader(abe_req_t *r);
 int abe_req_read_failed(abe_req_t *r, const char *what);
 
 /*
+ * abe_db_backlog_full — SPEC §9.3 backpressure as seen from a worker: 1 when the operations every worker
+ * has sent to the persistence process and not yet had answered reach DB_MAX_QUEUE_SIZE (so a stalled
+ * persistence process cannot make workers buffer without bound). The refusal is counted as
+ * db_ops{op,rejected}. Request writes check it before submitting; runner operations never do.
+ */
+int abe_db_backlog_full(int op);
+
+/*
  * abe_write_done_fn — completion of abe_submit_write, called after the persistence process answered (so on
  * ABE_IPC_OK the write is committed), and only while the request is still alive.
  *   status: abe_ipc_status_t. result: the reply payload (borrowed; may be NULL). ctx: the caller's context.

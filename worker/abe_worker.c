@@ -127,6 +127,7 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
         abe_log_error("worker %d: cannot initialise persistence client or engine", index);
         return 3;
     }
+    abe_dbc_publish_pending(&w->shm->workers[index].db_pending);
     g_listener = h2o_evloop_socket_create(w->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(g_listener, on_accept);
 

@@ -579,6 +579,51 @@ Test(persistence, ready_503_while_persistence_stopped, .timeout = 60)
     abe_it_cleanup(&d);
 }
 
+/* While the persistence process is stalled, writes piling up in the workers still hit the bound
+ * (SPEC §9.3): beyond DB_MAX_QUEUE_SIZE outstanding operations a request gets 503 "Database queue full" at
+ * once instead of being buffered without limit; after SIGCONT the accepted ones commit. */
+Test(persistence, stalled_persistence_still_bounds_the_queue, .timeout = 60)
+{
+    abe_it_daemon_t d;
+    const char *env[] = {"DB_MAX_QUEUE_SIZE=8", NULL};
+    cr_assert_eq(abe_it_start(&d, env), 0);
+    pid_t pp[4];
+    cr_assert_eq(abe_it_children(&d, "abe-persist", pp, 4), 1);
+    cr_assert_eq(kill(pp[0], SIGSTOP), 0);
+
+    enum { THREADS = 16, PER = 2 };
+    static rec_t recs[THREADS * PER];
+    loader_t ls[THREADS];
+    pthread_t th[THREADS];
+    /* Each loader sends PER requests; the ones that are parked wait until SIGCONT below. */
+    loaders_start(ls, th, THREADS, &d, PER, NULL, 20000, recs, PER);
+    msleep(1500);
+    kill(pp[0], SIGCONT);
+    loaders_join(th, THREADS);
+
+    int ok = 0, full = 0, other = 0;
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < ls[t].n; i++) {
+            rec_t *r = &ls[t].recs[i];
+            if (r->status == 200)
+                ok++;
+            else if (r->status == 503 && strcmp(r->detail, "Database queue full; retry later") == 0) {
+                full++;
+                cr_assert_str_eq(r->retry_after, "1");
+                cr_assert(r->ms < 1000, "a queue-full answer took %.0f ms (must not wait for the stall)", r->ms);
+            } else
+                other++;
+        }
+    cr_assert_eq(other, 0, "unexpected answers: %d", other);
+    cr_assert_geq(full, 1, "no request was refused while %d were outstanding", ok);
+    cr_assert_leq(ok, 8 + THREADS, "more writes accepted (%d) than the bound allows", ok);
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < ls[t].n; i++)
+            if (ls[t].recs[i].status == 200) assert_readable(&d, &ls[t].recs[i]);
+    cr_assert_eq(abe_it_stop(&d, 20), 0);
+    abe_it_cleanup(&d);
+}
+
 /* ---- 6. startup error ------------------------------------------------------------------------------ */
 
 /* A loopback port nobody listens on right now. */
