@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -516,6 +517,13 @@ int abe_supervisor_run(const abe_config_t *cfg, abe_agent_registry_t *agents)
     sigprocmask(SIG_BLOCK, &block, NULL);
     sigemptyset(&empty);
 
+    /* Each keep-alive connection is a descriptor: use the hard limit the operator granted (systemd
+     * LimitNOFILE=), not the 1024 soft default. Inherited by every child. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     if (!(S.shm = abe_shm_create())) {
         abe_log_error("cannot create shared memory: %s", strerror(errno));
         return 1;

@@ -24,15 +24,19 @@
 
 #define ABE_ACCEPT_BATCH 16
 #define ABE_ENGINE_POLL_MS 1000
+#define ABE_ACCEPT_PAUSE_MS 100
 
 abe_worker_t abe_worker;
 
 static volatile sig_atomic_t g_stop;
+static void on_accept_resume(h2o_timeout_entry_t *entry);
 static h2o_accept_ctx_t g_accept_ctx;
 static h2o_socket_t *g_listener;
 static h2o_timeout_t g_tick_timeout;
 static h2o_timeout_entry_t g_tick;
 static int g_handback_done;
+static h2o_timeout_t g_accept_pause_timeout;
+static h2o_timeout_entry_t g_accept_pause = {.cb = on_accept_resume};
 
 static void on_stop_signal(int signo)
 {
@@ -46,12 +50,32 @@ abe_dbr_t *abe_worker_dbr(void)
     return abe_worker.dbr;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+/* Accepting resumes after a pause taken when the process ran out of descriptors (see on_accept). */
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    (void)entry;
+    if (g_listener && !abe_worker.draining) h2o_socket_read_start(g_listener, on_accept);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err) return;
     for (int i = 0; i < ABE_ACCEPT_BATCH; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (!sock) break;
+        if (!sock) {
+            /* Out of descriptors or memory: the listener stays readable, so reading it again would spin the
+             * loop at 100 % CPU and starve the connections we have. Stop accepting for a moment, as nginx
+             * does; new connections wait in the kernel backlog meanwhile. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                abe_log_warn("accept: %s; pausing accepts for %d ms", strerror(errno), ABE_ACCEPT_PAUSE_MS);
+                h2o_socket_read_stop(listener);
+                if (!h2o_timeout_is_linked(&g_accept_pause))
+                    h2o_timeout_link(abe_worker.loop, &g_accept_pause_timeout, &g_accept_pause);
+            }
+            break;
+        }
         h2o_accept(&g_accept_ctx, sock);
     }
 }
@@ -74,6 +98,8 @@ static void drain(void)
     abe_worker_t *w = &abe_worker;
     w->draining = 1;
     atomic_store(&w->shm->workers[w->index].draining, 1);
+    if (h2o_timeout_is_linked(&g_accept_pause))
+        h2o_timeout_unlink(&g_accept_pause);
     if (g_listener) {
         h2o_socket_read_stop(g_listener);
         h2o_socket_close(g_listener);
@@ -131,6 +157,7 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
     g_listener = h2o_evloop_socket_create(w->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(g_listener, on_accept);
 
+    h2o_timeout_init(w->loop, &g_accept_pause_timeout, ABE_ACCEPT_PAUSE_MS);
     h2o_timeout_init(w->loop, &g_tick_timeout, ABE_ENGINE_POLL_MS);
     g_tick.cb = on_tick;
     h2o_timeout_link(w->loop, &g_tick_timeout, &g_tick);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -60,6 +61,11 @@ static int spawn(abe_it_daemon_t *d, const char *const *env)
         setenv("GRACEFUL_TIMEOUT", "10", 1);
         unsetenv("CONFIG_FILE");
         for (const char *const *e = env; e && *e; e++) {
+            if (strncmp(*e, "ABE_IT_NOFILE=", 14) == 0) { /* harness option: the daemon's descriptor limit */
+                struct rlimit rl = {.rlim_cur = (rlim_t)atol(*e + 14), .rlim_max = (rlim_t)atol(*e + 14)};
+                setrlimit(RLIMIT_NOFILE, &rl);
+                continue;
+            }
             char kv[4096];
             snprintf(kv, sizeof(kv), "%s", *e);
             char *eq = strchr(kv, '=');

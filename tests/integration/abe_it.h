@@ -31,7 +31,8 @@ typedef struct abe_it_resp {
 /*
  * abe_it_start — start the daemon in a new mkdtemp dir with UVICORN_HOST=127.0.0.1, a free UVICORN_PORT,
  * DB_PATH=<dir>/data/platform.db, AGENTS_CONFIG_DIR=<source>/conf, UVICORN_WORKERS=2 unless env overrides.
- *   env: NULL-terminated list of "KEY=VALUE" added to the environment (may be NULL).
+ *   env: NULL-terminated list of "KEY=VALUE" added to the environment (may be NULL). The harness option
+ *        "ABE_IT_NOFILE=<n>" instead sets the daemon's RLIMIT_NOFILE (soft and hard) to n.
  * Waits up to 20 s for GET /health/ready == 200. Returns 0 or -1 (log printed to stderr on failure).
  */
 int abe_it_start(abe_it_daemon_t *d, const char *const *env);

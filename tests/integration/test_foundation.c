@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <errno.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -366,4 +371,77 @@ Test(cli, check_config_exit_codes, .timeout = 30)
     cr_assert_eq(run_binary(ok_argv, bad_agents), 78);
     const char *usage_argv[] = {ABE_BINARY, "--bogus", NULL};
     cr_assert_eq(run_binary(usage_argv, ok_env), 2);
+}
+
+/* Worker CPU ticks (utime + stime) from /proc/<pid>/stat. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long ut = 0, st = 0;
+    /* fields after ')': state(3) ... utime(14) stime(15) */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2) return -1;
+    return ut + st;
+}
+
+/* Out of descriptors, a worker pauses accepting instead of spinning, and keeps serving the connections it
+ * has (nginx's behaviour on EMFILE). */
+Test(limits, out_of_descriptors_does_not_spin, .timeout = 60)
+{
+    abe_it_daemon_t d;
+    const char *env[] = {"UVICORN_WORKERS=1", "ABE_IT_NOFILE=128", NULL};
+    cr_assert_eq(abe_it_start(&d, env), 0);
+    pid_t w[2];
+    cr_assert_eq(abe_it_children(&d, "abe-worker", w, 2), 1);
+
+    CURL *keep = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/api/v1/ping", d.base_url);
+    curl_easy_setopt(keep, CURLOPT_URL, url);
+    curl_easy_setopt(keep, CURLOPT_WRITEFUNCTION, sink);
+    cr_assert_eq(curl_easy_perform(keep), CURLE_OK);
+
+    /* The daemon may hold 128 descriptors: 200 idle connections exhaust the worker's table. */
+    int fds[200], nfds = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < 200; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            close(fd);
+            break;
+        }
+        fds[nfds++] = fd;
+    }
+    usleep(300000);
+    long t0 = cpu_ticks(w[0]);
+    usleep(1000000);
+    long t1 = cpu_ticks(w[0]);
+    cr_assert(t0 >= 0, "cannot read worker %d's CPU time: %s (%d connections open)", (int)w[0], strerror(errno), nfds);
+    cr_assert(t1 - t0 < 30, "worker burned %ld ticks in 1 s with no work (spinning on accept)", t1 - t0);
+    /* the established keep-alive connection is still served promptly */
+    cr_assert_eq(curl_easy_perform(keep), CURLE_OK);
+    long code = 0;
+    curl_easy_getinfo(keep, CURLINFO_RESPONSE_CODE, &code);
+    cr_assert_eq(code, 200);
+    curl_easy_cleanup(keep);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
+    char *log = abe_it_read_log(&d);
+    cr_assert(strstr(log, "pausing accepts"), "EMFILE not reached or not logged:\n%.2000s", log);
+    free(log);
+    /* after the idle connections are gone, new connections are accepted again */
+    usleep(300000);
+    abe_it_resp_t r = abe_it_get(&d, "/api/v1/ping");
+    cr_assert_eq(r.status, 200);
+    abe_it_resp_free(&r);
+    cr_assert_eq(abe_it_stop(&d, 20), 0);
+    abe_it_cleanup(&d);
 }
