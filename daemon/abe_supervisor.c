@@ -220,7 +220,10 @@ static void adopt_executions(void)
     if (st == ABE_IPC_OK) {
         S.adopt_needed = 0;
         size_t n = json_array_size(json_object_get(res, "adopted"));
-        if (n) abe_log_info("adopted %zu unowned executions", n);
+        if (n) {
+            abe_log_info("adopted %zu unowned executions", n);
+            atomic_fetch_add(&S.shm->adopt_generation, 1); /* workers look for their new executions */
+        }
     }
     json_decref(res);
 }

@@ -67,6 +67,9 @@ static struct {
     run_t *live, *zombies;
     size_t nlive;
     int leaving;
+    int poll_needed;          /* a run stopped on a transient error: the DB still says we own it */
+    uint64_t seen_generation; /* shm->adopt_generation at the last poll */
+    int polled_once;
     void (*handback_done)(void *);
     void *handback_arg;
 } g = {.tfd = -1};
@@ -89,13 +92,6 @@ static void list_remove(run_t **head, run_t *r)
         *head = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
-}
-
-static run_t *find_in(run_t *head, const char *execution_id)
-{
-    for (run_t *r = head; r; r = r->next)
-        if (strcmp(r->execution_id, execution_id) == 0) return r;
-    return NULL;
 }
 
 static void run_free(run_t *r)
@@ -220,10 +216,12 @@ static void on_op_done(void *arg, int status, json_t *result)
         if (status == ABE_IPC_ERR_STALE)
             abe_log_info("engine: execution %s was taken over by another runner (stale epoch %lld); stopping",
                          r->execution_id, (long long)r->epoch);
-        else
+        else {
             abe_log_warn("engine: persisting execution %s failed (%s%s%s); it resumes from the DB",
                          r->execution_id, abe_ipc_status_name(status), json_is_string(m) ? ": " : "",
                          json_is_string(m) ? json_string_value(m) : "");
+            g.poll_needed = 1;
+        }
         run_stop(r);
     }
     run_release(r);
@@ -241,6 +239,7 @@ static int run_submit(run_t *r, abe_op_t op, json_t *payload)
     json_decref(payload);
     if (rc != 0) {
         abe_log_warn("engine: persistence unreachable; execution %s resumes later", r->execution_id);
+        g.poll_needed = 1;
         run_stop(r);
         return -1;
     }
@@ -433,9 +432,39 @@ static void fail_unresumable(const char *id, const char *wf, int64_t epoch, int 
     run_release(r);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted ids of every run this worker is driving or winding down (malloc'd; *n set). NULL when empty. */
+static const char **driven_ids(size_t *n)
+{
+    size_t cap = 0;
+    for (run_t *r = g.live; r; r = r->next)
+        cap++;
+    for (run_t *r = g.zombies; r; r = r->next)
+        cap++;
+    *n = 0;
+    if (cap == 0) return NULL;
+    const char **ids = malloc(cap * sizeof(*ids));
+    if (!ids) return NULL;
+    for (run_t *r = g.live; r; r = r->next)
+        ids[(*n)++] = r->execution_id;
+    for (run_t *r = g.zombies; r; r = r->next)
+        ids[(*n)++] = r->execution_id;
+    qsort(ids, *n, sizeof(*ids), cmp_id);
+    return ids;
+}
+
 void abe_engine_poll_owned(void)
 {
     if (g.leaving || !abe_worker.cfg) return;
+    /* Only look when something can have changed: the first call, an adoption by the supervisor (it bumps
+     * the shared generation), or a run this worker dropped on a transient persistence error. Reading
+     * every owned execution each second would cost O(in-flight) on the loop. */
+    uint64_t gen = abe_worker.shm ? atomic_load(&abe_worker.shm->adopt_generation) : 0;
+    if (g.polled_once && g.seen_generation == gen && !g.poll_needed) return;
     abe_dbr_t *dbr = abe_worker_dbr();
     if (!dbr) return;
     json_t *list = NULL;
@@ -445,12 +474,17 @@ void abe_engine_poll_owned(void)
         json_decref(list);
         return;
     }
+    g.seen_generation = gen;
+    g.polled_once = 1;
+    g.poll_needed = 0;
+    size_t ndriven = 0;
+    const char **driven = driven_ids(&ndriven);
     size_t k;
     json_t *item;
     json_array_foreach(list, k, item)
     {
         const char *id = json_string_value(json_object_get(item, "execution_id"));
-        if (!id || find_in(g.live, id) || find_in(g.zombies, id)) continue;
+        if (!id || (driven && bsearch(&id, driven, ndriven, sizeof(*driven), cmp_id))) continue;
         const char *wf = json_string_value(json_object_get(item, "workflow_id"));
         const char *status = json_string_value(json_object_get(item, "status"));
         json_t *jepoch = json_object_get(item, "run_epoch");
@@ -476,6 +510,7 @@ void abe_engine_poll_owned(void)
         abe_log_info("engine: resuming execution %s (epoch %lld)", id, (long long)epoch);
         run_begin(r, pending);
     }
+    free(driven);
     json_decref(list);
 }
 

@@ -241,7 +241,8 @@ Test(store, open_creates_parents_and_schema_v1, .init = open_fresh, .fini = clea
     const char *indexes[] = {"conversations_created",     "conversation_messages_conv",
                              "workflows_created",         "workflow_executions_created",
                              "workflow_executions_wf",    "workflow_executions_status",
-                             "workflow_executions_owner", "workflow_execution_steps_pos"};
+                             "workflow_executions_owner", "workflow_execution_steps_pos",
+                             "workflow_executions_wf_status"};
     for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='%s'",
