@@ -625,6 +625,19 @@ void abe_v_nul_scan(abe_validator_t *v, json_t *value)
     json_decref(path);
 }
 
+void abe_v_nul_keys(abe_validator_t *v, json_t *obj)
+{
+    if (!json_is_object(obj)) return;
+    const char *key;
+    size_t klen;
+    json_t *child;
+    json_object_keylen_foreach(obj, key, klen, child)
+    {
+        (void)child;
+        if (memchr(key, '\0', klen) != NULL) append_issue(v, current_loc(v, NULL), MSG_NUL, "value_error");
+    }
+}
+
 /* ---- validator: query parameters ---------------------------------------------------------------------- */
 
 int abe_v_query_int(abe_validator_t *v, const char *name, const char *raw, int64_t min, int64_t max,

@@ -109,6 +109,13 @@ int abe_v_body_object(abe_validator_t *v, json_t *body);
 void abe_v_nul_scan(abe_validator_t *v, json_t *value);
 
 /*
+ * abe_v_nul_keys — a value_error (loc: the object itself, i.e. the current loc) for every key of obj that
+ * contains U+0000 (SPEC §2.1: no key anywhere may). Not recursive: schema objects call it for themselves,
+ * free-form values use abe_v_nul_scan.
+ */
+void abe_v_nul_keys(abe_validator_t *v, json_t *obj);
+
+/*
  * abe_v_query_int — validate a query integer (SPEC §2.3 int_parsing: optional '-', 1–18 ASCII digits,
  * nothing else; then min..max). raw == NULL means absent (default used, returns 1).
  *   name: query parameter name for loc ["query", name].

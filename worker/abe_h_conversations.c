@@ -124,6 +124,7 @@ int abe_h_conv_create(abe_req_t *r)
         abe_v_nul_scan(&v, context);
         abe_v_pop(&v);
     }
+    abe_v_nul_keys(&v, body);
     if (!abe_v_ok(&v)) {
         abe_send_issues(r, &v);
         json_decref(body);
@@ -235,6 +236,7 @@ int abe_h_msg_create(abe_req_t *r)
     abe_v_str(&v, body, "content", 1, 1, CONV_MESSAGE_MAX, &content, &content_len);
     /* agent_id is accepted and ignored (the conversation's agent answers), but must still be a string. */
     abe_v_str(&v, body, "agent_id", 0, 0, SIZE_MAX, &ignored_agent, &ignored_len);
+    abe_v_nul_keys(&v, body);
     if (!abe_v_ok(&v)) {
         abe_send_issues(r, &v);
         json_decref(body);

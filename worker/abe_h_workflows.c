@@ -143,6 +143,7 @@ static void validate_step(abe_validator_t *v, json_t *step)
     abe_v_str(v, step, "type", 0, 0, STEP_TYPE_MAX, NULL, NULL);
     abe_v_str(v, step, "description", 0, 0, STEP_DESCRIPTION_MAX, NULL, NULL);
     abe_v_int(v, step, "duration_ms", 0, 0, STEP_DURATION_MAX, &n);
+    abe_v_nul_keys(v, step); /* unknown fields are ignored, but no key may hold U+0000 (SPEC §2.1) */
 }
 
 /* A present, non-null JSON value of obj[key], or NULL. */
@@ -234,9 +235,9 @@ int abe_h_wf_create(abe_req_t *r)
         abe_v_pop(&v);
     }
     abe_v_bool(&v, body, "parallel_execution", 0, &parallel);
+    abe_v_nul_keys(&v, body);
     if (!abe_v_ok(&v)) {
-        abe_send_error_detail(r, 422, abe_v_take_issues(&v));
-        abe_v_free(&v);
+        abe_send_issues(r, &v);
         json_decref(body);
         return 0;
     }

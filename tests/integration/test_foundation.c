@@ -197,6 +197,28 @@ Test(foundation, body_and_header_limits)
     abe_it_resp_free(&r);
     free(hdr);
 
+    /* Host counts toward the 16 KiB header limit although h2o keeps it outside the header list */
+    char *host = malloc(17000);
+    strcpy(host, "Host: ");
+    memset(host + 6, 'h', 16500);
+    host[16506] = '\0';
+    const char *host_hdrs[] = {host, NULL};
+    abe_it_request(&D, "GET", "/health", NULL, NULL, 0, host_hdrs, &r);
+    assert_envelope(&r, 431, "Request Header Fields Too Large");
+    abe_it_resp_free(&r);
+    free(host);
+
+    /* no key anywhere may hold U+0000, unknown fields included (SPEC §2.1) */
+    const char *nul_key = "{\"name\":\"w\",\"steps\":[{\"name\":\"a\",\"x\\u0000\":1}],\"\\u0000\":2}";
+    r = abe_it_post_json(&D, "/api/v1/workflows", nul_key);
+    assert_envelope(&r, 422, NULL);
+    char *issues = json_dumps(json_object_get(r.json, "detail"), JSON_COMPACT);
+    cr_assert_str_eq(issues, "[{\"loc\":[\"body\",\"steps\",0],\"msg\":\"Value error, NUL characters are not "
+                             "allowed\",\"type\":\"value_error\"},{\"loc\":[\"body\"],\"msg\":\"Value error, NUL "
+                             "characters are not allowed\",\"type\":\"value_error\"}]");
+    free(issues);
+    abe_it_resp_free(&r);
+
     /* the daemon keeps serving after all of that */
     r = abe_it_get(&D, "/health");
     cr_assert_eq(r.status, 200);

@@ -1070,3 +1070,30 @@ Test(validator, non_object_body_stops_at_dict_type)
     json_decref(b);
     abe_v_free(&v);
 }
+
+/* abe_v_nul_keys: a NUL in any key of a schema object is a value_error located at the object. */
+Test(validator, nul_keys_reported_at_the_object)
+{
+    size_t off = 0;
+    const char *body = "{\"name\":\"w\",\"\\u0000x\":1,\"steps\":[{\"name\":\"a\",\"k\\u0000\":2}]}";
+    json_t *doc = abe_json_parse_body(body, strlen(body), &off);
+    cr_assert_not_null(doc);
+    abe_validator_t v;
+    abe_v_init(&v, "body");
+    abe_v_nul_keys(&v, doc);
+    abe_v_push_key(&v, "steps");
+    abe_v_push_index(&v, 0);
+    abe_v_nul_keys(&v, json_array_get(json_object_get(doc, "steps"), 0));
+    abe_v_pop(&v);
+    abe_v_pop(&v);
+    abe_v_nul_keys(&v, json_object_get(doc, "name")); /* not an object: nothing */
+    json_t *issues = abe_v_take_issues(&v);
+    char *s = json_dumps(issues, JSON_COMPACT);
+    cr_assert_str_eq(s, "[{\"loc\":[\"body\"],\"msg\":\"Value error, NUL characters are not allowed\",\"type\":"
+                        "\"value_error\"},{\"loc\":[\"body\",\"steps\",0],\"msg\":\"Value error, NUL characters "
+                        "are not allowed\",\"type\":\"value_error\"}]");
+    free(s);
+    json_decref(issues);
+    abe_v_free(&v);
+    json_decref(doc);
+}
