@@ -26,6 +26,7 @@ typedef struct abe_shm {
     _Atomic int shutting_down;        /* graceful stop began: /health/ready answers 503 */
     _Atomic int persist_pid;          /* current persistence process, 0 while down */
     _Atomic int64_t db_queue_depth;   /* operations queued, not yet inside a transaction (SPEC §9.3) */
+    _Atomic uint64_t worker_restarts;  /* workers started to replace one that exited unasked (SPEC §7.2) */
     _Atomic uint64_t adopt_generation; /* bumped by the supervisor whenever it assigned executions to workers */
     _Atomic uint64_t db_ops[16][4];   /* per op (abe_op_t) x result (ok, error, rejected, stale) */
     _Atomic uint64_t db_batches;      /* committed transactions */

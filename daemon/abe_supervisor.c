@@ -238,7 +238,8 @@ static void child_common(const char *title, const char *comm, int pdeathsig)
     abe_log_set_process(comm);
     struct sigaction sa = {.sa_handler = SIG_DFL};
     sigaction(SIGCHLD, &sa, NULL);
-    sa.sa_handler = SIG_IGN; /* reloads are the supervisor's business; a terminal hang-up must not kill children */
+    sa.sa_handler =
+        SIG_IGN; /* reloads are the supervisor's business; a terminal hang-up must not kill children */
     sigaction(SIGHUP, &sa, NULL);
 }
 
@@ -363,7 +364,15 @@ static void reap_children(void)
                     S.dead_pids[S.n_dead++] = pid;
                 continue;
             }
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                /* Recycled (WORKER_MAX_REQUESTS): it drained and handed its executions back itself. */
+                abe_log_info("worker %d (pid %d) recycled; starting a fresh one", i + 1, (int)pid);
+                w->state = SLOT_WAIT_RESPAWN;
+                w->respawn_at_ns = now;
+                continue;
+            }
             abe_log_warn("worker %d (pid %d) %s; respawning", i + 1, (int)pid, how);
+            atomic_fetch_add(&S.shm->worker_restarts, 1);
             if (S.n_dead < ABE_MAX_DEAD_PIDS) S.dead_pids[S.n_dead++] = pid;
             if (!was_ready) S.boot_failures++;
             schedule_respawn(w, now);
@@ -465,25 +474,21 @@ static int mkdir_parent(const char *path)
     char buf[ABE_CFG_PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
     char *slash = strrchr(buf, '/');
-    if (!slash || slash == buf)
-        return 0;
+    if (!slash || slash == buf) return 0;
     *slash = '\0';
     for (char *p = buf + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
             struct stat st;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return -1;
-            if (stat(buf, &st) != 0)
-                return -1;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            if (stat(buf, &st) != 0) return -1;
             if (!S_ISDIR(st.st_mode)) {
                 errno = ENOTDIR;
                 return -1;
             }
             *p = saved;
-            if (saved == '\0')
-                break;
+            if (saved == '\0') break;
         }
     }
     return 0;
@@ -593,7 +598,8 @@ int abe_supervisor_run(const abe_config_t *cfg, abe_agent_registry_t *agents)
             } else {
                 wait_persist_exit(1000);
                 if (++S.persist_failures >= ABE_PERSIST_MAX_FAILURES) {
-                    abe_log_error("persistence process failed to start %d times in a row; stopping", S.persist_failures);
+                    abe_log_error("persistence process failed to start %d times in a row; stopping",
+                                  S.persist_failures);
                     exit_code = 1;
                     begin_stop();
                     continue;

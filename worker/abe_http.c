@@ -451,6 +451,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->start_ns = abe_mono_ns();
     r->is_head = req->method.len == 4 && memcmp(req->method.base, "HEAD", 4) == 0;
     g_inflight++;
+    /* WORKER_MAX_REQUESTS (SPEC §10): recycle gracefully after N requests; this one is still served. */
+    if (abe_worker.cfg->worker_max_requests > 0 &&
+        ++abe_worker.requests == abe_worker.cfg->worker_max_requests)
+        abe_worker.recycle = 1;
 
     /* Correlation id (SPEC §2.4): the client's value when exactly one valid header is present. */
     ssize_t idx = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-correlation-id"), -1);

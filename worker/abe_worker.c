@@ -98,8 +98,7 @@ static void drain(void)
     abe_worker_t *w = &abe_worker;
     w->draining = 1;
     atomic_store(&w->shm->workers[w->index].draining, 1);
-    if (h2o_timeout_is_linked(&g_accept_pause))
-        h2o_timeout_unlink(&g_accept_pause);
+    if (h2o_timeout_is_linked(&g_accept_pause)) h2o_timeout_unlink(&g_accept_pause);
     if (g_listener) {
         h2o_socket_read_stop(g_listener);
         h2o_socket_close(g_listener);
@@ -165,11 +164,15 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
     atomic_store(&w->shm->workers[index].ready, 1);
     abe_log_info("worker %d ready", index + 1);
 
-    while (!g_stop && !w->draining)
+    while (!g_stop && !w->draining && !w->recycle)
         h2o_evloop_run(w->loop, INT32_MAX);
+    if (w->recycle && !g_stop)
+        abe_log_info("worker %d recycling after %lld requests (WORKER_MAX_REQUESTS)", index + 1,
+                     (long long)w->requests);
 
     drain();
-    atomic_store(&w->shm->workers[index].ready, 0);
+    /* `ready` stays set: the supervisor reads it at reap time (it tells a crash after boot from a boot
+     * failure) and clears the slot itself. */
     abe_dbc_close();
     /* h2o_context_dispose asserts while connections remain (h2o-2.2.5 notes, pitfall 9): just exit. */
     return 0;

@@ -23,6 +23,8 @@ typedef struct abe_worker {
     const char *persist_addr; /* persistence socket address (path or "@abstract") */
     abe_dbr_t *dbr;     /* read-only SQLite connection, opened on first use */
     int draining;
+    int64_t requests; /* requests taken by the pipeline so far */
+    int recycle;      /* WORKER_MAX_REQUESTS reached: drain and exit 0; the supervisor starts a fresh worker */
 } abe_worker_t;
 
 extern abe_worker_t abe_worker;

@@ -467,3 +467,60 @@ Test(limits, out_of_descriptors_does_not_spin, .timeout = 60)
     cr_assert_eq(abe_it_stop(&d, 20), 0);
     abe_it_cleanup(&d);
 }
+
+static int count_substr(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* WORKER_MAX_REQUESTS: a worker drains and exits after N requests, a fresh one replaces it without a
+ * failed request, and a running execution is handed back and finished by the next worker. */
+Test(limits, worker_recycling_loses_nothing, .timeout = 90)
+{
+    abe_it_daemon_t d;
+    const char *env[] = {"UVICORN_WORKERS=1", "WORKER_MAX_REQUESTS=25", NULL};
+    cr_assert_eq(abe_it_start(&d, env), 0);
+    abe_it_resp_t r = abe_it_post_json(
+        &d, "/api/v1/workflows",
+        "{\"name\":\"recycle\",\"steps\":[{\"name\":\"a\",\"duration_ms\":300},{\"name\":\"b\",\"depends_on\":[\"a\"],"
+        "\"duration_ms\":300},{\"name\":\"c\",\"depends_on\":[\"b\"],\"duration_ms\":300}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char path[160];
+    snprintf(path, sizeof(path), "/api/v1/workflows/%s/execute", json_string_value(json_object_get(r.json, "id")));
+    abe_it_resp_free(&r);
+    r = abe_it_post_json(&d, path, "{}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(path, sizeof(path), "/api/v1/workflows/executions/%s",
+             json_string_value(json_object_get(r.json, "execution_id")));
+    abe_it_resp_free(&r);
+
+    for (int i = 0; i < 120; i++) {
+        const char *close_hdr[] = {"Connection: close", NULL};
+        abe_it_resp_t p;
+        cr_assert_eq(abe_it_request(&d, "GET", "/api/v1/ping", NULL, NULL, 0, close_hdr, &p), 0,
+                     "request %d failed at the transport level", i);
+        cr_assert_eq(p.status, 200, "request %d -> %ld", i, p.status);
+        abe_it_resp_free(&p);
+    }
+    char *log = abe_it_read_log(&d);
+    cr_assert_geq(count_substr(log, "recycled; starting a fresh one"), 3, "%s", log);
+    cr_assert_eq(count_substr(log, "respawning"), 0, "a recycle was treated as a crash:\n%s", log);
+    free(log);
+
+    const char *status = NULL;
+    for (int i = 0; i < 150; i++) {
+        r = abe_it_get(&d, path);
+        status = json_string_value(json_object_get(json_object_get(r.json, "execution"), "status"));
+        int done = status && (strcmp(status, "success") == 0 || strcmp(status, "failed") == 0);
+        if (done) break;
+        abe_it_resp_free(&r);
+        usleep(100000);
+    }
+    cr_assert_str_eq(status, "success", "execution did not finish across recycles: %s", r.body);
+    abe_it_resp_free(&r);
+    cr_assert_eq(abe_it_stop(&d, 20), 0);
+    abe_it_cleanup(&d);
+}
