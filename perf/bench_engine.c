@@ -24,7 +24,6 @@
  * timed out, 2 on a usage error or when the daemon does not answer GET /health at start.
  */
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_util.h"
 
 #define MAX_URL 512
 #define MAX_CONNS 4096
@@ -63,152 +64,26 @@ static struct {
 
 /* ---- small helpers --------------------------------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static struct curl_slist *g_json_hdr;
 
-static void sleep_ns(uint64_t ns)
+/* A keep-alive handle with the JSON Content-Type and a 60 s request timeout. */
+static CURL *new_handle(bench_buf_t *resp)
 {
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-typedef struct samples {
-    double *ms;
-    size_t n, cap;
-} samples_t;
-
-static int samples_add(samples_t *s, double v)
-{
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        double *p = realloc(s->ms, cap * sizeof(*p));
-        if (!p) return -1;
-        s->ms = p;
-        s->cap = cap;
-    }
-    s->ms[s->n++] = v;
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[0..n). */
-static double percentile(const double *v, size_t n, double p)
-{
-    if (n == 0) return 0.0;
-    double exact = (p / 100.0) * (double)n;
-    size_t rank = (size_t)exact;
-    if ((double)rank < exact) rank++;
-    if (rank < 1) rank = 1;
-    return v[rank - 1];
+    return bench_new_handle(resp, g_json_hdr, 60L);
 }
 
 /* Sorts s in place and prints "n= p50= p99= max=" (ms). */
-static void print_stats(const char *label, samples_t *s)
+static void print_stats(const char *label, bench_samples_t *s)
 {
-    qsort(s->ms, s->n, sizeof(double), cmp_double);
-    printf("%-34s n=%-7zu p50=%8.2f ms  p99=%8.2f ms  max=%8.2f ms\n", label, s->n,
-           percentile(s->ms, s->n, 50), percentile(s->ms, s->n, 99), s->n ? s->ms[s->n - 1] : 0.0);
-}
-
-typedef struct buf {
-    char *data;
-    size_t len, cap;
-} buf_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    buf_t *b = arg;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-static struct curl_slist *g_json_hdr;
-
-static CURL *new_handle(buf_t *resp)
-{
-    CURL *c = curl_easy_init();
-    if (!c) return NULL;
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, g_json_hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    return c;
-}
-
-/*
- * One blocking request on c (body NULL = GET). Returns the HTTP status, or -1 on a transport error (message
- * in err). *ms gets the wall time when ms is not NULL; *out the parsed body of a 200 when out is not NULL.
- */
-static long http(CURL *c, const char *path, const char *body, buf_t *resp, double *ms, json_t **out,
-                 char *err, size_t errlen)
-{
-    char url[MAX_URL + 512];
-    if (out) *out = NULL;
-    if ((size_t)snprintf(url, sizeof(url), "%s%s", opt.base, path) >= sizeof(url)) {
-        snprintf(err, errlen, "URL too long");
-        return -1;
-    }
-    resp->len = 0;
-    if (resp->data) resp->data[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    }
-    uint64_t t0 = mono_ns();
-    CURLcode rc = curl_easy_perform(c);
-    if (ms) *ms = (double)(mono_ns() - t0) / 1e6;
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s %s: %s", body ? "POST" : "GET", path, curl_easy_strerror(rc));
-        return -1;
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200)
-        snprintf(err, errlen, "%s %s: HTTP %ld %.160s", body ? "POST" : "GET", path, status,
-                 resp->data ? resp->data : "");
-    if (out && status == 200) {
-        *out = resp->data ? json_loads(resp->data, 0, NULL) : NULL;
-        if (!*out) {
-            snprintf(err, errlen, "%s %s: 200 with an unparsable body", body ? "POST" : "GET", path);
-            return -1;
-        }
-    }
-    return status;
+    bench_stats_t st = bench_summarize(s);
+    bench_stats_print(stdout, label, 34, 7, 0, &st);
 }
 
 /* The "total" of GET path (a list), or -1 with err set. */
-static long list_total(CURL *c, buf_t *resp, const char *path, char *err, size_t errlen)
+static long list_total(CURL *c, bench_buf_t *resp, const char *path, char *err, size_t errlen)
 {
     json_t *j = NULL;
-    long st = http(c, path, NULL, resp, NULL, &j, err, errlen);
+    long st = bench_http(c, opt.base, path, NULL, resp, NULL, &j, err, errlen);
     if (st != 200) {
         json_decref(j);
         return -1;
@@ -242,23 +117,13 @@ static double proc_cpu_s(int pid)
 /* ---- workflows ------------------------------------------------------------------------------------- */
 
 /* Creates one sequential workflow of opt.steps × opt.step_ms; returns its id (malloc'd) or NULL. */
-static char *create_workflow(CURL *c, buf_t *resp, int index)
+static char *create_workflow(CURL *c, bench_buf_t *resp, int index)
 {
-    size_t cap = 256 + (size_t)opt.steps * 96;
-    char *body = malloc(cap);
+    char *body = bench_workflow_body("bench-engine", index, opt.steps, opt.step_ms, 0);
     if (!body) return NULL;
-    size_t n = (size_t)snprintf(
-        body, cap, "{\"name\":\"bench-engine-%d\",\"parallel_execution\":false,\"steps\":[", index);
-    for (int i = 0; i < opt.steps; i++) {
-        n += (size_t)snprintf(body + n, cap - n, "%s{\"name\":\"s%d\",\"duration_ms\":%d", i ? "," : "", i,
-                              opt.step_ms);
-        if (i > 0) n += (size_t)snprintf(body + n, cap - n, ",\"depends_on\":[\"s%d\"]", i - 1);
-        n += (size_t)snprintf(body + n, cap - n, "}");
-    }
-    snprintf(body + n, cap - n, "]}");
     char err[256];
     json_t *j = NULL;
-    long st = http(c, "/api/v1/workflows", body, resp, NULL, &j, err, sizeof(err));
+    long st = bench_http(c, opt.base, "/api/v1/workflows", body, resp, NULL, &j, err, sizeof(err));
     free(body);
     const char *id = st == 200 ? json_string_value(json_object_get(j, "id")) : NULL;
     char *out = id ? strdup(id) : NULL;
@@ -271,7 +136,7 @@ static char *create_workflow(CURL *c, buf_t *resp, int index)
 
 typedef struct slot {
     CURL *h;
-    buf_t resp;
+    bench_buf_t resp;
     uint64_t t0;
     uint64_t not_before; /* retry time after a 503 */
     int busy;
@@ -283,7 +148,7 @@ typedef struct fire {
     int nwf;
     long limit;           /* stop once this many were accepted (0 = no limit) */
     uint64_t deadline_ns; /* stop issuing at this time (0 = none) */
-    samples_t lat;        /* latency of the 200s, ms */
+    bench_samples_t lat;  /* latency of the 200s, ms */
     atomic_long accepted; /* read by the monitor thread */
     long issued, busy, s503, failed;
     char first_error[256];
@@ -322,9 +187,9 @@ static int fire_run(fire_t *f, int conns)
         curl_easy_setopt(slots[i].h, CURLOPT_POSTFIELDSIZE, 0L);
         curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
     }
-    f->t_start = mono_ns();
+    f->t_start = bench_mono_ns();
     for (;;) {
-        uint64_t now = mono_ns();
+        uint64_t now = bench_mono_ns();
         int may_issue = (!f->deadline_ns || now < f->deadline_ns) && f->failed < 1000;
         for (int i = 0; i < conns && may_issue; i++) {
             slot_t *s = &slots[i];
@@ -346,7 +211,7 @@ static int fire_run(fire_t *f, int conns)
                 waiting |= slots[i].not_before > now;
             int want = may_issue && (!f->limit || atomic_load(&f->accepted) < f->limit);
             if (!want || !waiting) break;
-            sleep_ns(1000000);
+            bench_sleep_ns(1000000);
             continue;
         }
         int running = 0;
@@ -359,7 +224,7 @@ static int fire_run(fire_t *f, int conns)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             CURLcode rc = msg->data.result;
             curl_multi_remove_handle(m, s->h);
-            uint64_t done = mono_ns();
+            uint64_t done = bench_mono_ns();
             s->busy = 0;
             f->busy--;
             long status = 0;
@@ -370,7 +235,7 @@ static int fire_run(fire_t *f, int conns)
                 fire_note_failure(f, err);
             } else if (status == 200) {
                 atomic_fetch_add(&f->accepted, 1);
-                samples_add(&f->lat, (double)(done - s->t0) / 1e6);
+                bench_samples_add(&f->lat, (double)(done - s->t0) / 1e6);
                 f->t_end = done;
             } else if (status == 503) {
                 if (!f->s503++)
@@ -385,10 +250,10 @@ static int fire_run(fire_t *f, int conns)
         }
         curl_multi_poll(m, NULL, 0, 1, NULL);
     }
-    if (!f->t_end) f->t_end = mono_ns();
+    if (!f->t_end) f->t_end = bench_mono_ns();
     for (int i = 0; i < conns; i++) {
         curl_easy_cleanup(slots[i].h);
-        free(slots[i].resp.data);
+        bench_buf_free(&slots[i].resp);
     }
     free(slots);
     curl_multi_cleanup(m);
@@ -432,21 +297,21 @@ typedef struct probe {
 static void *probe_main(void *arg)
 {
     probe_t *p = arg;
-    buf_t resp = {0};
+    bench_buf_t resp = {0};
     CURL *c = new_handle(&resp);
     if (!c) return NULL;
-    uint64_t next = mono_ns();
+    uint64_t next = bench_mono_ns();
     char err[256];
     while (!atomic_load(&g_stop)) {
-        uint64_t t = mono_ns();
+        uint64_t t = bench_mono_ns();
         if (t < next) {
-            sleep_ns(next - t);
-            t = mono_ns();
+            bench_sleep_ns(next - t);
+            t = bench_mono_ns();
         }
         next += (uint64_t)opt.probe_ms * 1000000ull;
         if (next < t) next = t; /* after a stall, probe again at once instead of bursting */
         double ms = 0;
-        long st = http(c, "/api/v1/health", NULL, &resp, &ms, NULL, err, sizeof(err));
+        long st = bench_http(c, opt.base, "/api/v1/health", NULL, &resp, &ms, NULL, err, sizeof(err));
         if (st != 200) {
             if (!p->failed++) snprintf(p->first_error, sizeof(p->first_error), "%s", err);
             continue;
@@ -454,7 +319,7 @@ static void *probe_main(void *arg)
         tseries_add(&p->lat, t, ms);
     }
     curl_easy_cleanup(c);
-    free(resp.data);
+    bench_buf_free(&resp);
     return NULL;
 }
 
@@ -473,12 +338,12 @@ typedef struct mon {
 static void *mon_main(void *arg)
 {
     mon_t *m = arg;
-    buf_t resp = {0};
+    bench_buf_t resp = {0};
     CURL *c = new_handle(&resp);
     if (!c) return NULL;
     char err[256];
     while (!atomic_load(&g_stop)) {
-        uint64_t t = mono_ns();
+        uint64_t t = bench_mono_ns();
         uint64_t ramp_end = atomic_load(&m->ramp_end);
         long run =
             list_total(c, &resp, "/api/v1/workflows/executions?status=running&limit=1", err, sizeof(err));
@@ -488,18 +353,18 @@ static void *mon_main(void *arg)
         if (run < 0 || pend < 0) {
             if (!m->failed++) snprintf(m->first_error, sizeof(m->first_error), "%s", err);
         } else {
-            uint64_t t2 = mono_ns(); /* the totals describe the end of the requests */
+            uint64_t t2 = bench_mono_ns(); /* the totals describe the end of the requests */
             tseries_add(&m->running, t2, (double)run);
             tseries_add(&m->pending, t2, (double)pend);
             if (run + pend > atomic_load(&m->peak_inflight)) atomic_store(&m->peak_inflight, run + pend);
             if (ramp_end && run + pend == 0 && !atomic_load(&m->drained))
-                atomic_store(&m->drained, mono_ns());
+                atomic_store(&m->drained, bench_mono_ns());
         }
-        uint64_t spent = mono_ns() - t, period = (uint64_t)opt.sample_ms * 1000000ull;
-        if (spent < period) sleep_ns(period - spent);
+        uint64_t spent = bench_mono_ns() - t, period = (uint64_t)opt.sample_ms * 1000000ull;
+        if (spent < period) bench_sleep_ns(period - spent);
     }
     curl_easy_cleanup(c);
-    free(resp.data);
+    bench_buf_free(&resp);
     return NULL;
 }
 
@@ -510,15 +375,15 @@ static void *mon_main(void *arg)
 static void *cpu_main(void *arg)
 {
     mon_t *m = arg;
-    uint64_t period = (uint64_t)opt.sample_ms * 1000000ull, next = mono_ns();
+    uint64_t period = (uint64_t)opt.sample_ms * 1000000ull, next = bench_mono_ns();
     while (!atomic_load(&g_stop)) {
-        uint64_t t = mono_ns();
+        uint64_t t = bench_mono_ns();
         for (int i = 0; i < opt.npids; i++)
             tseries_add(&m->cpu[i], t, proc_cpu_s(opt.pids[i]));
         if (m->fire) tseries_add(&m->accepted, t, (double)atomic_load(&m->fire->accepted));
         next += period;
-        t = mono_ns();
-        if (next > t) sleep_ns(next - t);
+        t = bench_mono_ns();
+        if (next > t) bench_sleep_ns(next - t);
     }
     return NULL;
 }
@@ -526,11 +391,11 @@ static void *cpu_main(void *arg)
 /* Health latency of the probes sent in [from, to). */
 static void print_window(const char *label, const tseries_t *ts, uint64_t from, uint64_t to)
 {
-    samples_t s = {0};
+    bench_samples_t s = {0};
     for (size_t i = 0; i < ts->n; i++)
-        if (ts->s[i].t >= from && ts->s[i].t < to) samples_add(&s, ts->s[i].v);
+        if (ts->s[i].t >= from && ts->s[i].t < to) bench_samples_add(&s, ts->s[i].v);
     print_stats(label, &s);
-    free(s.ms);
+    bench_samples_free(&s);
 }
 
 /* CPU share (percent of one core) of pid index k over [from, to], from the monitor's samples. */
@@ -569,14 +434,14 @@ static double value_at(const tseries_t *ts, uint64_t t)
 
 static char **make_workflows(int count)
 {
-    buf_t resp = {0};
+    bench_buf_t resp = {0};
     CURL *c = new_handle(&resp);
     char **ids = calloc((size_t)count, sizeof(*ids));
     int ok = c && ids;
     for (int i = 0; ok && i < count; i++)
         ok = (ids[i] = create_workflow(c, &resp, i)) != NULL;
     if (c) curl_easy_cleanup(c);
-    free(resp.data);
+    bench_buf_free(&resp);
     if (!ok && ids) {
         for (int i = 0; i < count; i++)
             free(ids[i]);
@@ -596,13 +461,13 @@ static void free_workflows(char **ids, int count)
 /* Polls until no execution is pending or running; returns the seconds waited, or -1 on timeout/error. */
 static double wait_drained(void)
 {
-    buf_t resp = {0};
+    bench_buf_t resp = {0};
     CURL *c = new_handle(&resp);
     if (!c) return -1;
-    uint64_t t0 = mono_ns(), limit = t0 + (uint64_t)opt.drain_timeout_s * 1000000000ull;
+    uint64_t t0 = bench_mono_ns(), limit = t0 + (uint64_t)opt.drain_timeout_s * 1000000000ull;
     char err[256];
     double waited = -1;
-    while (mono_ns() < limit) {
+    while (bench_mono_ns() < limit) {
         long run =
             list_total(c, &resp, "/api/v1/workflows/executions?status=running&limit=1", err, sizeof(err));
         long pend =
@@ -612,13 +477,13 @@ static double wait_drained(void)
             break;
         }
         if (run + pend == 0) {
-            waited = (double)(mono_ns() - t0) / 1e9;
+            waited = (double)(bench_mono_ns() - t0) / 1e9;
             break;
         }
-        sleep_ns((uint64_t)opt.sample_ms * 1000000ull);
+        bench_sleep_ns((uint64_t)opt.sample_ms * 1000000ull);
     }
     curl_easy_cleanup(c);
-    free(resp.data);
+    bench_buf_free(&resp);
     return waited;
 }
 
@@ -633,47 +498,36 @@ static void print_fire(const char *what, fire_t *f)
     if (f->first_error[0]) printf("first failure: %s\n", f->first_error);
 }
 
-static int mode_rate(void)
+/*
+ * The rate mode (seed 0: execute back to back for -t seconds) and the seed mode (seed 1: until -n were
+ * accepted): print the execute statistics, then wait until nothing is pending or running.
+ */
+static int mode_rate_or_seed(int seed)
 {
     char **wf = make_workflows(opt.workflows);
     if (!wf) return 1;
     fire_t f = {.wf_ids = wf, .nwf = opt.workflows};
-    f.deadline_ns = mono_ns() + (uint64_t)(opt.seconds * 1e9);
+    if (seed)
+        f.limit = opt.n;
+    else
+        f.deadline_ns = bench_mono_ns() + (uint64_t)(opt.seconds * 1e9);
     if (fire_run(&f, opt.conns) != 0) {
         free_workflows(wf, opt.workflows);
         return 1;
     }
-    printf("bench_engine rate: %d connections, %.1f s, %d × %d ms sequential steps, against %s\n", opt.conns,
-           opt.seconds, opt.steps, opt.step_ms, opt.base);
+    if (seed)
+        printf("bench_engine seed: %ld executions over %d workflows (%d × %d ms steps), %d connections\n",
+               opt.n, opt.workflows, opt.steps, opt.step_ms, opt.conns);
+    else
+        printf("bench_engine rate: %d connections, %.1f s, %d × %d ms sequential steps, against %s\n",
+               opt.conns, opt.seconds, opt.steps, opt.step_ms, opt.base);
     print_fire("executions", &f);
     double drain = wait_drained();
     if (drain < 0)
         printf("drain: still pending/running after %d s\n", opt.drain_timeout_s);
     else
         printf("drain: all finished %.2f s after the last execute answered\n", drain);
-    free(f.lat.ms);
-    free_workflows(wf, opt.workflows);
-    return f.failed || drain < 0 ? 1 : 0;
-}
-
-static int mode_seed(void)
-{
-    char **wf = make_workflows(opt.workflows);
-    if (!wf) return 1;
-    fire_t f = {.wf_ids = wf, .nwf = opt.workflows, .limit = opt.n};
-    if (fire_run(&f, opt.conns) != 0) {
-        free_workflows(wf, opt.workflows);
-        return 1;
-    }
-    printf("bench_engine seed: %ld executions over %d workflows (%d × %d ms steps), %d connections\n", opt.n,
-           opt.workflows, opt.steps, opt.step_ms, opt.conns);
-    print_fire("executions", &f);
-    double drain = wait_drained();
-    if (drain < 0)
-        printf("drain: still pending/running after %d s\n", opt.drain_timeout_s);
-    else
-        printf("drain: all finished %.2f s after the last execute answered\n", drain);
-    free(f.lat.ms);
+    bench_samples_free(&f.lat);
     free_workflows(wf, opt.workflows);
     return f.failed || drain < 0 ? 1 : 0;
 }
@@ -690,20 +544,20 @@ static int mode_inflight(void)
         fprintf(stderr, "bench_engine: cannot start threads\n");
         return 1;
     }
-    sleep_ns(1000000000ull); /* baseline second */
-    uint64_t t_ramp = mono_ns();
+    bench_sleep_ns(1000000000ull); /* baseline second */
+    uint64_t t_ramp = bench_mono_ns();
     if (fire_run(&f, opt.conns) != 0) {
         free_workflows(wf, opt.workflows);
         return 1;
     }
-    uint64_t t_ramp_end = mono_ns();
+    uint64_t t_ramp_end = bench_mono_ns();
     atomic_store(&m.ramp_end, t_ramp_end);
     uint64_t limit = t_ramp_end + (uint64_t)opt.drain_timeout_s * 1000000000ull;
-    while (!atomic_load(&m.drained) && mono_ns() < limit)
-        sleep_ns(10000000ull);
+    while (!atomic_load(&m.drained) && bench_mono_ns() < limit)
+        bench_sleep_ns(10000000ull);
     uint64_t t_drained = atomic_load(&m.drained);
-    sleep_ns(1000000000ull); /* an idle second after the drain */
-    uint64_t t_end = mono_ns();
+    bench_sleep_ns(1000000000ull); /* an idle second after the drain */
+    uint64_t t_end = bench_mono_ns();
     atomic_store(&g_stop, 1);
     pthread_join(p.th, NULL);
     pthread_join(m.th, NULL);
@@ -741,24 +595,24 @@ static int mode_inflight(void)
         printf(")\n");
         for (uint64_t t = t_ramp; t < t_end; t += 1000000000ull) {
             uint64_t u = t + 1000000000ull;
-            samples_t s = {0};
+            bench_samples_t s = {0};
             for (size_t i = 0; i < p.lat.n; i++)
-                if (p.lat.s[i].t >= t && p.lat.s[i].t < u) samples_add(&s, p.lat.s[i].v);
-            qsort(s.ms, s.n, sizeof(double), cmp_double);
+                if (p.lat.s[i].t >= t && p.lat.s[i].t < u) bench_samples_add(&s, p.lat.s[i].v);
+            bench_stats_t st = bench_summarize(&s);
             printf("  %4.0f s %7.0f %7.0f %7.0f   %4zu %7.2f %8.2f", (double)(t - t_ramp) / 1e9,
-                   value_at(&m.accepted, u), value_at(&m.running, u), value_at(&m.pending, u), s.n,
-                   percentile(s.ms, s.n, 50), s.n ? s.ms[s.n - 1] : 0.0);
+                   value_at(&m.accepted, u), value_at(&m.running, u), value_at(&m.pending, u), st.n, st.p50,
+                   st.max);
             for (int k = 0; k < opt.npids; k++) {
                 char a[32];
                 fmt_share(a, sizeof(a), cpu_share(&m, k, t, u));
                 printf(" %7s", a);
             }
             printf("\n");
-            free(s.ms);
+            bench_samples_free(&s);
         }
     }
     int rc = f.failed || p.failed || !t_drained ? 1 : 0;
-    free(f.lat.ms);
+    bench_samples_free(&f.lat);
     free(p.lat.s);
     free(m.running.s);
     free(m.pending.s);
@@ -771,7 +625,7 @@ static int mode_inflight(void)
 
 static int mode_reads(void)
 {
-    buf_t resp = {0};
+    bench_buf_t resp = {0};
     CURL *c = new_handle(&resp);
     if (!c) return 1;
     char err[256], path[MAX_URL];
@@ -784,7 +638,8 @@ static int mode_reads(void)
         fprintf(stderr, "bench_engine: no executions to read (%s)\n", total < 0 ? err : "total 0");
         goto out;
     }
-    if (http(c, "/api/v1/workflows/executions?limit=1", NULL, &resp, NULL, &j, err, sizeof(err)) != 200)
+    if (bench_http(c, opt.base, "/api/v1/workflows/executions?limit=1", NULL, &resp, NULL, &j, err,
+                   sizeof(err)) != 200)
         goto out;
     char wf[128];
     snprintf(wf, sizeof(wf), "%s",
@@ -794,7 +649,7 @@ static int mode_reads(void)
     /* execution ids for the detail route: 200 from the middle of the list */
     long mid = total > 400 ? total / 2 : 0;
     snprintf(path, sizeof(path), "/api/v1/workflows/executions?limit=200&offset=%ld", mid);
-    if (http(c, path, NULL, &resp, NULL, &page, err, sizeof(err)) != 200) goto out;
+    if (bench_http(c, opt.base, path, NULL, &resp, NULL, &page, err, sizeof(err)) != 200) goto out;
     json_t *items = json_object_get(page, "items");
     ids = calloc(json_array_size(items) + 1, sizeof(*ids));
     for (size_t i = 0; ids && i < json_array_size(items); i++) {
@@ -829,28 +684,28 @@ static int mode_reads(void)
     };
     int failed = 0;
     for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
-        samples_t s = {0};
+        bench_samples_t s = {0};
         int is_health = strcmp(queries[q][0], "GET /api/v1/health, 10 ms apart") == 0;
         int count = is_health ? 500 : opt.samples; /* 5 s: long enough to meet the worker's 1 s timers */
         for (int i = 0; i < count; i++) {
             const char *p = queries[q][1];
-            if (is_health) sleep_ns(10000000ull);
+            if (is_health) bench_sleep_ns(10000000ull);
             if (!p) {
                 snprintf(path, sizeof(path), "/api/v1/workflows/executions/%s", ids[(size_t)i % nids]);
                 p = path;
             }
             double ms = 0;
-            long st = http(c, p, NULL, &resp, &ms, NULL, err, sizeof(err));
+            long st = bench_http(c, opt.base, p, NULL, &resp, &ms, NULL, err, sizeof(err));
             if (st != 200) {
                 if (!failed++) fprintf(stderr, "bench_engine: %s\n", err);
                 continue;
             }
-            samples_add(&s, ms);
+            bench_samples_add(&s, ms);
         }
         char label[96];
         snprintf(label, sizeof(label), "%s", queries[q][0]);
         print_stats(label, &s);
-        free(s.ms);
+        bench_samples_free(&s);
     }
     rc = failed ? 1 : 0;
 out:
@@ -860,7 +715,7 @@ out:
     json_decref(j);
     json_decref(page);
     curl_easy_cleanup(c);
-    free(resp.data);
+    bench_buf_free(&resp);
     return rc;
 }
 
@@ -887,24 +742,6 @@ static void usage(FILE *f)
         "  -r SAMPLES       reads: requests per query (default 200)\n"
         "  --workflow ID    reads: workflow for the per-workflow list (default: the newest execution's)\n",
         MAX_CONNS, MAX_WORKFLOWS, MAX_PIDS);
-}
-
-static int parse_long(const char *val, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long n = strtol(val, &end, 10);
-    if (errno || !*val || *end || n < lo || n > hi) return -1;
-    *out = n;
-    return 0;
-}
-
-static int parse_int(const char *val, long lo, long hi, int *out)
-{
-    long n;
-    if (parse_long(val, lo, hi, &n) != 0) return -1;
-    *out = (int)n;
-    return 0;
 }
 
 static int parse_args(int argc, char **argv)
@@ -950,40 +787,32 @@ static int parse_args(int argc, char **argv)
         }
         int bad = 0;
         if (strcmp(a, "--url") == 0) {
-            size_t l = strlen(val);
-            while (l > 0 && val[l - 1] == '/')
-                l--;
-            bad = l == 0 || l >= sizeof(opt.base);
-            if (!bad) snprintf(opt.base, sizeof(opt.base), "%.*s", (int)l, val);
+            bad = bench_set_base_url(opt.base, sizeof(opt.base), val);
         } else if (strcmp(a, "-c") == 0) {
-            bad = parse_int(val, 1, MAX_CONNS, &opt.conns);
+            bad = bench_parse_int(val, 1, MAX_CONNS, &opt.conns);
         } else if (strcmp(a, "-t") == 0) {
-            char *end = NULL;
-            errno = 0;
-            double t = strtod(val, &end);
-            bad = errno || *end || !(t > 0) || t > 86400;
-            if (!bad) opt.seconds = t;
+            bad = bench_parse_seconds(val, &opt.seconds);
         } else if (strcmp(a, "-n") == 0) {
-            bad = parse_long(val, 1, 100000000, &opt.n);
+            bad = bench_parse_long(val, 1, 100000000, &opt.n);
         } else if (strcmp(a, "-s") == 0) {
-            bad = parse_int(val, 0, 500, &opt.steps);
+            bad = bench_parse_int(val, 0, 500, &opt.steps);
         } else if (strcmp(a, "-d") == 0) {
-            bad = parse_int(val, 0, 600000, &opt.step_ms);
+            bad = bench_parse_int(val, 0, 600000, &opt.step_ms);
         } else if (strcmp(a, "-w") == 0) {
-            bad = parse_int(val, 1, MAX_WORKFLOWS, &opt.workflows);
+            bad = bench_parse_int(val, 1, MAX_WORKFLOWS, &opt.workflows);
         } else if (strcmp(a, "--probe-ms") == 0) {
-            bad = parse_int(val, 1, 10000, &opt.probe_ms);
+            bad = bench_parse_int(val, 1, 10000, &opt.probe_ms);
         } else if (strcmp(a, "--sample-ms") == 0) {
-            bad = parse_int(val, 10, 60000, &opt.sample_ms);
+            bad = bench_parse_int(val, 10, 60000, &opt.sample_ms);
         } else if (strcmp(a, "--drain-timeout") == 0) {
-            bad = parse_int(val, 1, 86400, &opt.drain_timeout_s);
+            bad = bench_parse_int(val, 1, 86400, &opt.drain_timeout_s);
         } else if (strcmp(a, "-r") == 0) {
-            bad = parse_int(val, 1, 1000000, &opt.samples);
+            bad = bench_parse_int(val, 1, 1000000, &opt.samples);
         } else if (strcmp(a, "--workflow") == 0) {
             bad = strlen(val) == 0 || strlen(val) > 100 || strspn(val, "0123456789abcdef-") != strlen(val);
             if (!bad) opt.workflow_id = val;
         } else if (strcmp(a, "--pid") == 0) {
-            bad = opt.npids == MAX_PIDS || parse_int(val, 1, 1 << 22, &opt.pids[opt.npids]);
+            bad = opt.npids == MAX_PIDS || bench_parse_int(val, 1, 1 << 22, &opt.pids[opt.npids]);
             if (!bad) opt.npids++;
         } else {
             fprintf(stderr, "bench_engine: unknown option %s\n", a);
@@ -1003,30 +832,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) return 2;
-    g_json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    buf_t resp = {0};
-    CURL *c = g_json_hdr ? new_handle(&resp) : NULL;
-    char err[256] = "out of memory";
-    long st = c ? http(c, "/health", NULL, &resp, NULL, NULL, err, sizeof(err)) : -1;
-    if (c) curl_easy_cleanup(c);
-    free(resp.data);
-    if (st != 200) {
-        fprintf(stderr, "bench_engine: %s is not serving: %s\n", opt.base, err);
-        curl_slist_free_all(g_json_hdr);
+    if (bench_start("bench_engine", opt.base, 60L) != 0) return 2;
+    g_json_hdr = bench_json_headers();
+    if (!g_json_hdr) {
+        fprintf(stderr, "bench_engine: out of memory\n");
         curl_global_cleanup();
         return 2;
     }
     int rc;
     switch (opt.mode) {
     case MODE_RATE:
-        rc = mode_rate();
+        rc = mode_rate_or_seed(0);
         break;
     case MODE_INFLIGHT:
         rc = mode_inflight();
         break;
     case MODE_SEED:
-        rc = mode_seed();
+        rc = mode_rate_or_seed(1);
         break;
     default:
         rc = mode_reads();

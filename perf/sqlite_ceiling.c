@@ -17,16 +17,15 @@
  * Each batch size gets its own fresh file DIR/sqlite_ceiling-<pid>-<batch>.db (removed afterwards, with its
  * -wal and -shm). Exit status 0, 1 on an SQLite error, 2 on a usage error.
  */
-#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "abe_util.h"
+#include "bench_util.h"
 
 static const char SCHEMA[] =
     "CREATE TABLE conversations ("
@@ -51,13 +50,6 @@ static const char USER_MSG[] = "Hello agent, please summarise the performance pi
 #define MAX_PRAGMAS 16
 static const char *g_pragmas[MAX_PRAGMAS];
 static int g_npragmas;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int exec_sql(sqlite3 *db, const char *sql)
 {
@@ -156,7 +148,7 @@ static int run(const char *dir, long n, long batch, int savepoints)
         goto out;
     }
     long commits = 0;
-    double t0 = now_s();
+    uint64_t t0 = bench_mono_ns();
     for (long done = 0; done < n;) {
         if (exec_sql(db, "BEGIN IMMEDIATE") != 0) goto out;
         for (long i = 0; i < batch && done < n; i++, done++) {
@@ -167,7 +159,7 @@ static int run(const char *dir, long n, long batch, int savepoints)
         if (exec_sql(db, "COMMIT") != 0) goto out;
         commits++;
     }
-    double el = now_s() - t0;
+    double el = (double)(bench_mono_ns() - t0) / 1e9;
     printf("batch %5ld: %7ld writes in %7.3f s = %9.1f writes/s, %8.1f commits/s, %7.3f ms/commit\n", batch,
            n, el, (double)n / el, (double)commits / el, el * 1000.0 / (double)commits);
     fflush(stdout);
@@ -195,13 +187,10 @@ int main(int argc, char **argv)
     long batches[32];
     int nb = 0;
     for (int i = 1; i < argc; i++) {
-        char *end = NULL;
         if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
         } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-            errno = 0;
-            n = strtol(argv[++i], &end, 10);
-            if (errno != 0 || *end != '\0' || n < 1 || n > 100000000) {
+            if (bench_parse_long(argv[++i], 1, 100000000, &n) != 0) {
                 usage();
                 return 2;
             }
@@ -214,13 +203,11 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--savepoints") == 0) {
             savepoints = 1;
         } else if (argv[i][0] != '-' && nb < 32) {
-            errno = 0;
-            long b = strtol(argv[i], &end, 10);
-            if (errno != 0 || *end != '\0' || b < 1 || b > 1000000) {
+            if (bench_parse_long(argv[i], 1, 1000000, &batches[nb]) != 0) {
                 usage();
                 return 2;
             }
-            batches[nb++] = b;
+            nb++;
         } else {
             usage();
             return 2;
