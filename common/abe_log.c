@@ -78,7 +78,47 @@ int abe_log_reopen(void)
     return 0;
 }
 
+/* Access-line buffer (workers only, abe_log_set_buffered): like nginx's access_log buffer=, it turns one
+ * write(2) per request into one per event-loop iteration. Only whole lines are buffered, so concurrent
+ * processes still never interleave inside a line. */
+static char g_abuf[16384];
+static size_t g_alen;
+static int g_buffered;
+
+static void write_all(const char *line, size_t len);
+
+void abe_log_set_buffered(int on)
+{
+    abe_log_flush();
+    g_buffered = on;
+}
+
+void abe_log_flush(void)
+{
+    if (g_alen == 0) return;
+    size_t n = g_alen;
+    g_alen = 0;
+    write_all(g_abuf, n);
+}
+
 static void emit(const char *line, size_t len)
+{
+    abe_log_flush(); /* keep the order: buffered access lines first */
+    write_all(line, len);
+}
+
+static void emit_access(const char *line, size_t len)
+{
+    if (!g_buffered) {
+        write_all(line, len);
+        return;
+    }
+    if (g_alen + len > sizeof(g_abuf)) abe_log_flush();
+    memcpy(g_abuf + g_alen, line, len);
+    g_alen += len;
+}
+
+static void write_all(const char *line, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(g_fd, line, len);
@@ -143,23 +183,84 @@ void abe_log(abe_log_level_t level, const char *fmt, ...)
 
 /* The access line is formatted by hand (no jansson object per request): every field is either a number or
  * text from a known-safe alphabet (method token, route template, correlation id of [A-Za-z0-9._-]). */
+/* Appends src to the line at *pos (bounded by cap); the access line is built by hand, not with printf:
+ * it is written once per request. */
+static void put(char *line, size_t cap, size_t *pos, const char *src, size_t len)
+{
+    if (*pos + len > cap) len = cap > *pos ? cap - *pos : 0;
+    memcpy(line + *pos, src, len);
+    *pos += len;
+}
+
+static void put_str(char *line, size_t cap, size_t *pos, const char *s)
+{
+    put(line, cap, pos, s, strlen(s));
+}
+
+static void put_uint(char *line, size_t cap, size_t *pos, unsigned long long v, int min_digits)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < min_digits);
+    char out[24];
+    for (int i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    put(line, cap, pos, out, (size_t)n);
+}
+
+/* Every field is either a number or text from a known-safe alphabet (method token, route template,
+ * correlation id of [A-Za-z0-9._-]), so no escaping is needed in either format. */
 void abe_log_access(const char *method, const char *route_template, int status, double duration_ms,
                     const char *correlation_id)
 {
     if (ABE_LOG_INFO < g_level) return;
     char ts[ABE_TS_LEN], line[1024];
+    const size_t cap = sizeof(line) - 1;
+    size_t n = 0;
     abe_now_iso(ts);
-    int n;
-    if (g_json)
-        n = snprintf(line, sizeof(line),
-                     "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"pid\":%d,\"process\":\"%s\","
-                     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_ms\":%.3f,\"correlation_"
-                     "id\":\"%s\"}\n",
-                     ts, log_pid(), g_process, method, route_template, status, duration_ms, correlation_id);
-    else
-        n = snprintf(
-            line, sizeof(line),
-            "%s info [%s %d] access method=%s path=%s status=%d duration_ms=%.3f correlation_id=%s\n", ts,
-            g_process, log_pid(), method, route_template, status, duration_ms, correlation_id);
-    if (n > 0 && (size_t)n < sizeof(line)) emit(line, (size_t)n);
+    unsigned long long us = duration_ms > 0 ? (unsigned long long)(duration_ms * 1000.0 + 0.5) : 0;
+    if (g_json) {
+        put_str(line, cap, &n, "{\"ts\":\"");
+        put_str(line, cap, &n, ts);
+        put_str(line, cap, &n, "\",\"level\":\"info\",\"msg\":\"access\",\"pid\":");
+        put_uint(line, cap, &n, (unsigned long long)log_pid(), 1);
+        put_str(line, cap, &n, ",\"process\":\"");
+        put_str(line, cap, &n, g_process);
+        put_str(line, cap, &n, "\",\"method\":\"");
+        put_str(line, cap, &n, method);
+        put_str(line, cap, &n, "\",\"path\":\"");
+        put_str(line, cap, &n, route_template);
+        put_str(line, cap, &n, "\",\"status\":");
+        put_uint(line, cap, &n, (unsigned long long)status, 1);
+        put_str(line, cap, &n, ",\"duration_ms\":");
+        put_uint(line, cap, &n, us / 1000, 1);
+        put(line, cap, &n, ".", 1);
+        put_uint(line, cap, &n, us % 1000, 3);
+        put_str(line, cap, &n, ",\"correlation_id\":\"");
+        put_str(line, cap, &n, correlation_id);
+        put_str(line, cap, &n, "\"}");
+    } else {
+        put_str(line, cap, &n, ts);
+        put_str(line, cap, &n, " info [");
+        put_str(line, cap, &n, g_process);
+        put(line, cap, &n, " ", 1);
+        put_uint(line, cap, &n, (unsigned long long)log_pid(), 1);
+        put_str(line, cap, &n, "] access method=");
+        put_str(line, cap, &n, method);
+        put_str(line, cap, &n, " path=");
+        put_str(line, cap, &n, route_template);
+        put_str(line, cap, &n, " status=");
+        put_uint(line, cap, &n, (unsigned long long)status, 1);
+        put_str(line, cap, &n, " duration_ms=");
+        put_uint(line, cap, &n, us / 1000, 1);
+        put(line, cap, &n, ".", 1);
+        put_uint(line, cap, &n, us % 1000, 3);
+        put_str(line, cap, &n, " correlation_id=");
+        put_str(line, cap, &n, correlation_id);
+    }
+    line[n++] = '\n';
+    emit_access(line, n);
 }

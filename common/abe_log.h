@@ -30,6 +30,16 @@ void abe_log(abe_log_level_t level, const char *fmt, ...) __attribute__((format(
 void abe_log_access(const char *method, const char *route_template, int status, double duration_ms,
                     const char *correlation_id);
 
+/*
+ * abe_log_set_buffered — when on, access lines are collected in a 16 KiB per-process buffer and written by
+ * abe_log_flush (or when the buffer fills, or before any other log line). A worker turns it on and flushes
+ * after every event-loop iteration, so no line waits longer than the iteration that produced it.
+ */
+void abe_log_set_buffered(int on);
+
+/* abe_log_flush — write out buffered access lines (no-op when empty). */
+void abe_log_flush(void);
+
 #define abe_log_debug(...) abe_log(ABE_LOG_DEBUG, __VA_ARGS__)
 #define abe_log_info(...) abe_log(ABE_LOG_INFO, __VA_ARGS__)
 #define abe_log_warn(...) abe_log(ABE_LOG_WARNING, __VA_ARGS__)

@@ -10,18 +10,32 @@
 #include <pthread.h>
 #include <unistd.h>
 
+/* The date-and-seconds part changes once a second: it is cached per process and only the microseconds are
+ * formatted per call (this runs for every access line and most responses). */
 char *abe_now_iso(char out[ABE_TS_LEN])
 {
+    static time_t cached_sec = (time_t)-1;
+    static char cached[20]; /* "YYYY-MM-DDTHH:MM:SS" */
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    /* Format into a wider buffer so the compiler can prove no truncation; years stay 4 digits. */
-    char tmp[96];
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
-    memcpy(out, tmp, ABE_TS_LEN - 1);
-    out[ABE_TS_LEN - 1] = '\0';
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        char tmp[64]; /* wider than needed so the compiler can prove no truncation */
+        snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        memcpy(cached, tmp, sizeof(cached) - 1);
+        cached_sec = ts.tv_sec;
+    }
+    memcpy(out, cached, 19);
+    out[19] = '.';
+    long us = ts.tv_nsec / 1000;
+    for (int i = 25; i >= 20; i--) {
+        out[i] = (char)('0' + us % 10);
+        us /= 10;
+    }
+    out[26] = 'Z';
+    out[27] = '\0';
     return out;
 }
 

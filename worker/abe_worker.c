@@ -164,12 +164,16 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
     atomic_store(&w->shm->workers[index].ready, 1);
     abe_log_info("worker %d ready", index + 1);
 
-    while (!g_stop && !w->draining && !w->recycle)
+    abe_log_set_buffered(1);
+    while (!g_stop && !w->draining && !w->recycle) {
         h2o_evloop_run(w->loop, INT32_MAX);
+        abe_log_flush();
+    }
     if (w->recycle && !g_stop)
         abe_log_info("worker %d recycling after %lld requests (WORKER_MAX_REQUESTS)", index + 1,
                      (long long)w->requests);
 
+    abe_log_set_buffered(0); /* drain's loop iterations log unbuffered */
     drain();
     /* `ready` stays set: the supervisor reads it at reap time (it tells a crash after boot from a boot
      * failure) and clears the slot itself. */
