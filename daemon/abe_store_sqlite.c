@@ -39,7 +39,8 @@
  * k_migrations[i] upgrades a database at version i to version i + 1. Version 1 is the SPEC §9.1 schema
  * verbatim plus workflow_executions_owner, which serves hand-back and adoption (owner_pid lookups), and
  * workflow_executions_wf_status, which serves the executions list filtered by workflow_id and status (without
- * it SQLite walks every execution with that status: 50-100 ms at 100k rows, measured).
+ * it SQLite walks every execution with that status: 50-100 ms at 100k rows, measured), and list_counts with
+ * its triggers (the unfiltered list totals in O(1)).
  * Append version 2 here (and bump ABE_SCHEMA_VERSION); never edit a released script.
  */
 static const char *const k_migrations[] = {
@@ -99,7 +100,29 @@ static const char *const k_migrations[] = {
     "  started_at TEXT, completed_at TEXT, duration_ms REAL, error TEXT,\n"
     "  attempts INTEGER NOT NULL DEFAULT 0, carried_over INTEGER NOT NULL DEFAULT 0, UNIQUE (execution_id, "
     "step_name));\n"
-    "CREATE INDEX workflow_execution_steps_pos ON workflow_execution_steps(execution_id, position);\n",
+    "CREATE INDEX workflow_execution_steps_pos ON workflow_execution_steps(execution_id, position);\n"
+    /* Row counts the list routes report as `total`, kept by triggers in the writing transaction so a
+     * list's total costs one lookup instead of a COUNT(*) that grows with the table (SPEC §2.4 totals). */
+    "CREATE TABLE list_counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;\n"
+    "INSERT INTO list_counts (key, n) VALUES ('conversations', 0), ('workflows', 0), "
+    "('executions:pending', 0), ('executions:running', 0), ('executions:success', 0), "
+    "('executions:failed', 0);\n"
+    "CREATE TRIGGER list_counts_conv_ins AFTER INSERT ON conversations BEGIN "
+    "UPDATE list_counts SET n = n + 1 WHERE key = 'conversations'; END;\n"
+    "CREATE TRIGGER list_counts_conv_del AFTER DELETE ON conversations BEGIN "
+    "UPDATE list_counts SET n = n - 1 WHERE key = 'conversations'; END;\n"
+    "CREATE TRIGGER list_counts_wf_ins AFTER INSERT ON workflows BEGIN "
+    "UPDATE list_counts SET n = n + 1 WHERE key = 'workflows'; END;\n"
+    "CREATE TRIGGER list_counts_wf_del AFTER DELETE ON workflows BEGIN "
+    "UPDATE list_counts SET n = n - 1 WHERE key = 'workflows'; END;\n"
+    "CREATE TRIGGER list_counts_ex_ins AFTER INSERT ON workflow_executions BEGIN "
+    "UPDATE list_counts SET n = n + 1 WHERE key = 'executions:' || NEW.status; END;\n"
+    "CREATE TRIGGER list_counts_ex_del AFTER DELETE ON workflow_executions BEGIN "
+    "UPDATE list_counts SET n = n - 1 WHERE key = 'executions:' || OLD.status; END;\n"
+    "CREATE TRIGGER list_counts_ex_upd AFTER UPDATE OF status ON workflow_executions "
+    "WHEN NEW.status <> OLD.status BEGIN "
+    "UPDATE list_counts SET n = n - 1 WHERE key = 'executions:' || OLD.status; "
+    "UPDATE list_counts SET n = n + 1 WHERE key = 'executions:' || NEW.status; END;\n",
 };
 
 #define N_MIGRATIONS ((int)(sizeof k_migrations / sizeof k_migrations[0]))
@@ -166,8 +189,7 @@ static const char *const k_sql[S__COUNT] = {
          * concurrent appends and the later stamp commits first: floor at the newest stored message. */
         "MAX(?6, COALESCE((SELECT created_at FROM conversation_messages WHERE conversation_id = ?2 "
         "ORDER BY id DESC LIMIT 1), '')))",
-    [S_CONV_TOUCH] =
-        "UPDATE conversations SET updated_at = MAX(updated_at, ?2) WHERE conversation_id = ?1",
+    [S_CONV_TOUCH] = "UPDATE conversations SET updated_at = MAX(updated_at, ?2) WHERE conversation_id = ?1",
     [S_WF_INSERT] =
         "INSERT INTO workflows (workflow_id, name, description, parallel_execution, status, created_at) "
         "VALUES (?1, ?2, ?3, ?4, 'created', ?5)",

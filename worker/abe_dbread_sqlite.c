@@ -71,7 +71,7 @@ static const struct {
          "SELECT c.conversation_id, c.agent_id, c.name, c.status, c.created_at, c.updated_at, "
          "(SELECT COUNT(*) FROM conversation_messages m WHERE m.conversation_id = c.conversation_id) "
          "FROM conversations c ORDER BY c.created_at DESC, c.id DESC LIMIT ?1 OFFSET ?2"},
-    [Q_CONV_COUNT] = {"count_conversations", "SELECT COUNT(*) FROM conversations"},
+    [Q_CONV_COUNT] = {"count_conversations", "SELECT n FROM list_counts WHERE key = 'conversations'"},
     [Q_CONV_GET] = {"get_conversation",
                     "SELECT conversation_id, agent_id, name, description, system_message, status, context, "
                     "created_at, updated_at FROM conversations WHERE conversation_id = ?1"},
@@ -88,7 +88,7 @@ static const struct {
          "SELECT w.workflow_id, w.name, w.description, w.parallel_execution, w.status, w.created_at, "
          "(SELECT COUNT(*) FROM workflow_steps s WHERE s.workflow_id = w.workflow_id) "
          "FROM workflows w ORDER BY w.created_at DESC, w.id DESC LIMIT ?1 OFFSET ?2"},
-    [Q_WF_COUNT] = {"count_workflows", "SELECT COUNT(*) FROM workflows"},
+    [Q_WF_COUNT] = {"count_workflows", "SELECT n FROM list_counts WHERE key = 'workflows'"},
     [Q_WF_GET] = {"get_workflow",
                   "SELECT workflow_id, name, description, parallel_execution, status, created_at "
                   "FROM workflows WHERE workflow_id = ?1"},
@@ -104,9 +104,11 @@ static const struct {
     [Q_EX_LIST_WF_STATUS] = {"list_executions_workflow_status",
                              "SELECT " EX_SUMMARY_COLS " FROM workflow_executions WHERE workflow_id = ?1 "
                              "AND status = ?2" NEWEST},
-    [Q_EX_COUNT] = {"count_executions", "SELECT COUNT(*) FROM workflow_executions"},
+    [Q_EX_COUNT] =
+        {"count_executions",
+         "SELECT COALESCE(SUM(n), 0) FROM list_counts WHERE key >= 'executions:' AND key < 'executions;'"},
     [Q_EX_COUNT_STATUS] = {"count_executions_status",
-                           "SELECT COUNT(*) FROM workflow_executions WHERE status = ?2"},
+                           "SELECT n FROM list_counts WHERE key = 'executions:' || ?2"},
     [Q_EX_COUNT_WF] = {"count_executions_workflow",
                        "SELECT COUNT(*) FROM workflow_executions WHERE workflow_id = ?1"},
     [Q_EX_COUNT_WF_STATUS] =

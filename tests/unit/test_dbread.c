@@ -492,7 +492,10 @@ Test(dbread, list_and_get_queries_use_indexes, .init = full_fixture, .fini = tea
     assert_indexed("list_executions_status", 1, "workflow_executions_status");
     assert_indexed("list_executions_workflow", 1, "workflow_executions_wf");
     assert_indexed("list_executions_workflow_status", 1, "workflow_executions_wf_status");
-    assert_indexed("count_executions_status", 0, "workflow_executions_status");
+    assert_indexed("count_executions_status", 0, "list_counts");
+    assert_indexed("count_executions", 0, "list_counts");
+    assert_indexed("count_conversations", 0, "list_counts");
+    assert_indexed("count_workflows", 0, "list_counts");
     assert_indexed("count_executions_workflow", 0, "workflow_executions_wf");
     assert_indexed("count_executions_workflow_status", 0, "workflow_executions_wf_status");
     assert_indexed("list_conversations", 1, "conversations_created");

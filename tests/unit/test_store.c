@@ -238,11 +238,10 @@ Test(store, open_creates_parents_and_schema_v1, .init = open_fresh, .fini = clea
                  tables[i]);
         cr_assert_eq(q_int(sql), 1, "table %s", tables[i]);
     }
-    const char *indexes[] = {"conversations_created",     "conversation_messages_conv",
-                             "workflows_created",         "workflow_executions_created",
-                             "workflow_executions_wf",    "workflow_executions_status",
-                             "workflow_executions_owner", "workflow_execution_steps_pos",
-                             "workflow_executions_wf_status"};
+    const char *indexes[] = {
+        "conversations_created",       "conversation_messages_conv",   "workflows_created",
+        "workflow_executions_created", "workflow_executions_wf",       "workflow_executions_status",
+        "workflow_executions_owner",   "workflow_execution_steps_pos", "workflow_executions_wf_status"};
     for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='%s'",
@@ -397,6 +396,36 @@ Test(store, conversation_create_and_append, .init = open_fresh, .fini = cleanup)
     cr_assert_str_eq(q_text("SELECT group_concat(message_id, ',') FROM (SELECT * FROM conversation_messages "
                             "ORDER BY id)"),
                      "m1,m2,m3,m4");
+}
+
+/* The trigger-maintained list totals equal the real row counts (inserts, status changes, prunes). */
+static void assert_list_counts_exact(void)
+{
+    cr_assert_eq(q_int("SELECT n FROM list_counts WHERE key = 'conversations'"),
+                 q_int("SELECT count(*) FROM conversations"));
+    cr_assert_eq(q_int("SELECT n FROM list_counts WHERE key = 'workflows'"),
+                 q_int("SELECT count(*) FROM workflows"));
+    const char *statuses[] = {"pending", "running", "success", "failed"};
+    for (int i = 0; i < 4; i++) {
+        char a[128], b[128];
+        snprintf(a, sizeof a, "SELECT n FROM list_counts WHERE key = 'executions:%s'", statuses[i]);
+        snprintf(b, sizeof b, "SELECT count(*) FROM workflow_executions WHERE status = '%s'", statuses[i]);
+        cr_assert_eq(q_int(a), q_int(b), "count of %s executions", statuses[i]);
+    }
+}
+
+Test(store, list_counts_follow_creates_and_deletes, .init = open_fresh, .fini = cleanup)
+{
+    cr_assert_eq(apply_s(ABE_OP_CREATE_WORKFLOW, k_workflow, NULL), ABE_IPC_OK, "%s", g_msg);
+    create_exec("c1", "2026-01-01T00:00:01.000000Z", 100, 0);
+    create_exec("c2", "2026-01-01T00:00:02.000000Z", 100, 0);
+    cr_assert_eq(start_exec("c1", 100, 0, "2026-01-01T00:00:03.000000Z"), ABE_IPC_OK);
+    assert_list_counts_exact();
+    cr_assert_eq(q_int("SELECT n FROM list_counts WHERE key = 'executions:running'"), 1);
+    cr_assert_eq(finish_exec("c1", 100, 0, "failed", 0, NULL), ABE_IPC_OK, "%s", g_msg);
+    assert_list_counts_exact();
+    cr_assert_eq(q_int("SELECT n FROM list_counts WHERE key = 'executions:failed'"), 1);
+    cr_assert_eq(q_int("SELECT n FROM list_counts WHERE key = 'workflows'"), 1);
 }
 
 Test(store, conversation_errors, .init = open_fresh, .fini = cleanup)
@@ -764,6 +793,7 @@ Test(store, retention_keeps_exactly_n_newest_finished, .init = open_fresh, .fini
     cr_assert_str_eq(q_text("SELECT group_concat(execution_id, ',') FROM (SELECT execution_id FROM "
                             "workflow_executions ORDER BY id)"),
                      "e7,old-running");
+    assert_list_counts_exact();
 }
 
 Test(store, purge_executions, .init = open_fresh, .fini = cleanup)
