@@ -57,11 +57,14 @@ static void run_worker(int fd)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT [WORKERS]\n", argv[0]);
+    char *end = NULL;
+    long port = argc >= 2 ? strtol(argv[1], &end, 10) : 0;
+    long workers = argc > 2 ? strtol(argv[2], NULL, 10) : 2;
+    if (argc < 2 || argc > 3 || !end || *end || port < 1 || port > 65535 || workers < 1 || workers > 64) {
+        fprintf(stderr, "usage: %s PORT [WORKERS=2]   (1-65535, 1-64; serves {\"status\":\"ok\"} on 127.0.0.1)\n",
+                argv[0]);
         return 2;
     }
-    int port = atoi(argv[1]), workers = argc > 2 ? atoi(argv[2]) : 2;
     signal(SIGPIPE, SIG_IGN);
     h2o_config_init(&config);
     config.http1.upgrade_to_http2 = 0;

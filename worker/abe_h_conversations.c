@@ -141,29 +141,28 @@ int abe_h_conv_create(abe_req_t *r)
     }
 
     char conversation_id[ABE_UUID_LEN], user_id[ABE_UUID_LEN], agent_msg_id[ABE_UUID_LEN];
-    char ts_user[ABE_TS_LEN], ts_agent[ABE_TS_LEN];
+    char now[ABE_TS_LEN];
     abe_uuid4(conversation_id);
     abe_uuid4(agent_msg_id);
-    /* One timestamp per message, in order, so the reply's is >= the user's. created_at = last_updated,
-     * and last_updated is the newest message's time (SPEC §3.4, §5), so the conversation takes the reply's.
-     */
+    /* One instant for the whole create: created_at = last_updated = now (SPEC §3.4), and every first message
+     * carries it too, so no message predates its conversation and the reply is never older than the user's
+     * message (SPEC §5); message order is insertion order. */
+    abe_now_iso(now);
     json_t *messages = json_array();
     if (messages && has_user) {
         abe_uuid4(user_id);
-        abe_now_iso(ts_user);
-        json_array_append_new(messages, message_json(user_id, "user", user_message, user_len, NULL, ts_user));
+        json_array_append_new(messages, message_json(user_id, "user", user_message, user_len, NULL, now));
     }
-    abe_now_iso(ts_agent);
     if (messages)
-        json_array_append_new(
-            messages, message_json(agent_msg_id, "agent", response, strlen(response), agent_id, ts_agent));
+        json_array_append_new(messages,
+                              message_json(agent_msg_id, "agent", response, strlen(response), agent_id, now));
 
     json_t *payload = NULL;
     if (messages && json_array_size(messages) == (has_user ? 2u : 1u))
         payload = json_pack("{s:s,s:s%,s:s%,s:s%,s:s%,s:o,s:s,s:O}", "conversation_id", conversation_id,
                             "agent_id", agent_id, agent_len, "name", name, name_len, "description",
                             description, description_len, "system_message", system_message, system_len,
-                            "context", context ? json_incref(context) : json_object(), "created_at", ts_agent,
+                            "context", context ? json_incref(context) : json_object(), "created_at", now,
                             "messages", messages);
     json_decref(messages);
     if (!payload) {
