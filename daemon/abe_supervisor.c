@@ -46,6 +46,10 @@
 #define ABE_ADOPT_EVERY_NS 5000000000ull
 #define ABE_PERSIST_READY_MS 60000
 #define ABE_MAX_DEAD_PIDS 256
+/* Deadline of one supervisor -> persistence call. Short: the supervisor loop (signals, reaping, respawns)
+ * waits for it, and a stalled persistence process must not hold the loop for long; a call that times out is
+ * retried on a later tick. */
+#define ABE_PERSIST_CALL_MS 1000
 #define ABE_PERSIST_MAX_FAILURES 5 /* consecutive failed restarts before the daemon gives up (exit 1) */
 
 typedef enum { SLOT_FREE = 0, SLOT_RUNNING, SLOT_STOPPING, SLOT_WAIT_RESPAWN } slot_state_t;
@@ -73,6 +77,7 @@ static struct {
     child_slot_t workers[ABE_MAX_WORKERS];
     int boot_failures;
     int persist_failures; /* consecutive persistence starts that never became ready */
+    int adopt_uncertain;  /* an adopt call got no answer: it may have committed unseen */
     int stopping;
     uint64_t stop_deadline_ns;
     uint64_t next_adopt_ns;
@@ -171,7 +176,7 @@ static int persist_request(abe_op_t op, json_t *payload, json_t **result)
         return ABE_IPC_ERR_UNAVAILABLE;
     }
     json_t *res = NULL;
-    int st = abe_ipc_request_sync(fd, op, ABE_IPC_F_RUNNER, payload, 5000, &res);
+    int st = abe_ipc_request_sync(fd, op, ABE_IPC_F_RUNNER, payload, ABE_PERSIST_CALL_MS, &res);
     close(fd);
     json_decref(payload);
     if (result)
@@ -192,14 +197,18 @@ static void sync_agents(void)
 /* Hand back executions of crashed workers; retried every tick until the persistence process takes it. */
 static void flush_dead_pids(void)
 {
-    int kept = 0;
+    int kept = 0, failed = 0;
     for (int i = 0; i < S.n_dead; i++) {
-        int st = persist_request(ABE_OP_HANDBACK_EXECUTION,
-                                 json_pack("{s:i}", "owner_pid", (int)S.dead_pids[i]), NULL);
-        if (st == ABE_IPC_OK)
+        /* After one failure this tick, keep the rest for a later tick instead of waiting on each. */
+        int st = failed ? ABE_IPC_ERR_UNAVAILABLE
+                        : persist_request(ABE_OP_HANDBACK_EXECUTION,
+                                          json_pack("{s:i}", "owner_pid", (int)S.dead_pids[i]), NULL);
+        if (st == ABE_IPC_OK) {
             S.adopt_needed = 1;
-        else
+        } else {
+            failed = 1;
             S.dead_pids[kept++] = S.dead_pids[i];
+        }
     }
     S.n_dead = kept;
 }
@@ -209,7 +218,8 @@ static void adopt_executions(void)
 {
     json_t *pids = json_array();
     for (int i = 0; i < ABE_MAX_WORKERS; i++)
-        if (S.workers[i].state == SLOT_RUNNING && atomic_load(&S.shm->workers[i].ready))
+        if (S.workers[i].state == SLOT_RUNNING && atomic_load(&S.shm->workers[i].ready) &&
+            !atomic_load(&S.shm->workers[i].draining)) /* a draining worker is handing executions back */
             json_array_append_new(pids, json_integer(S.workers[i].pid));
     if (json_array_size(pids) == 0) {
         json_decref(pids);
@@ -220,10 +230,21 @@ static void adopt_executions(void)
     if (st == ABE_IPC_OK) {
         S.adopt_needed = 0;
         size_t n = json_array_size(json_object_get(res, "adopted"));
-        if (n) {
-            abe_log_info("adopted %zu unowned executions", n);
-            atomic_fetch_add(&S.shm->adopt_generation, 1); /* workers look for their new executions */
+        if (n) abe_log_info("adopted %zu unowned executions", n);
+        /* Workers look for their new executions. After a call that got no answer (it may have committed
+         * anyway), the next answered one bumps too. */
+        if (n || S.adopt_uncertain) {
+            atomic_fetch_add(&S.shm->adopt_generation, 1);
+            /* Wake the workers' event loops so they start their new executions at once. */
+            for (int i = 0; i < ABE_MAX_WORKERS; i++)
+                if (S.workers[i].state == SLOT_RUNNING && S.workers[i].pid > 0 &&
+                    atomic_load(&S.shm->workers[i].ready)) /* ready: its SIGUSR2 handler is installed */
+                    kill(S.workers[i].pid, SIGUSR2);
         }
+        S.adopt_uncertain = 0;
+    } else {
+        S.adopt_uncertain = 1;
+        S.adopt_needed = 1;
     }
     json_decref(res);
 }
@@ -356,12 +377,12 @@ static void reap_children(void)
             atomic_store(&S.shm->workers[i].ready, 0);
             atomic_store(&S.shm->workers[i].db_pending, 0); /* its requests died with it */
             w->pid = 0;
+            /* Whatever way it ended, anything still owned by this pid is handed back: its own hand-back may
+             * have raced an adoption that committed after it (harmless when it owns nothing). */
+            if (S.n_dead < ABE_MAX_DEAD_PIDS) S.dead_pids[S.n_dead++] = pid;
             if (S.stopping || w->state == SLOT_STOPPING) {
                 w->state = SLOT_FREE;
                 abe_log_info("worker %d (pid %d) %s", i + 1, (int)pid, how);
-                /* A worker that could not hand back (e.g. killed at the deadline) is re-homed later. */
-                if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && S.n_dead < ABE_MAX_DEAD_PIDS)
-                    S.dead_pids[S.n_dead++] = pid;
                 continue;
             }
             if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -373,7 +394,6 @@ static void reap_children(void)
             }
             abe_log_warn("worker %d (pid %d) %s; respawning", i + 1, (int)pid, how);
             atomic_fetch_add(&S.shm->worker_restarts, 1);
-            if (S.n_dead < ABE_MAX_DEAD_PIDS) S.dead_pids[S.n_dead++] = pid;
             if (!was_ready) S.boot_failures++;
             schedule_respawn(w, now);
         }
@@ -513,6 +533,7 @@ int abe_supervisor_run(const abe_config_t *cfg, abe_agent_registry_t *agents)
     sigaction(SIGPIPE, &ign, NULL);
     /* USR1/TTIN/TTOU belong to the operations issue; until then they must not kill the daemon. */
     sigaction(SIGUSR1, &ign, NULL);
+    sigaction(SIGUSR2, &ign, NULL); /* inherited as "ignored" until a worker installs its wake-up handler */
     sigaction(SIGTTIN, &ign, NULL);
     sigaction(SIGTTOU, &ign, NULL);
     sigset_t block, empty;

@@ -362,6 +362,12 @@ int abe_dbc_submit(abe_op_t op, uint16_t flags, json_t *payload, abe_dbc_cb cb, 
     return 0;
 }
 
+int abe_dbc_connect(void)
+{
+    if (g.loop == NULL) return -1;
+    return ensure_connected();
+}
+
 void abe_dbc_publish_pending(_Atomic int64_t *counter)
 {
     g.published = counter;

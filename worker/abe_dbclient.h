@@ -44,6 +44,13 @@ int abe_dbc_submit(abe_op_t op, uint16_t flags, json_t *payload, abe_dbc_cb cb, 
  */
 void abe_dbc_publish_pending(_Atomic int64_t *counter);
 
+/*
+ * abe_dbc_connect — connect now instead of on the first submit, so a worker holds its persistence connection
+ * before a flood of client connections can exhaust its descriptors. Returns 0, or -1 (the next submit
+ * retries).
+ */
+int abe_dbc_connect(void);
+
 /* abe_dbc_pending — number of requests awaiting a reply (used to drain before exit). */
 size_t abe_dbc_pending(void);
 

@@ -379,8 +379,17 @@ static void on_created(void *arg, int status, json_t *result)
     if (status == ABE_IPC_OK && r->live && !g.leaving) {
         run_begin(r, 1);
     } else {
-        if (status == ABE_IPC_OK && g.leaving) {
-            /* Committed while this worker leaves: hand it back so another worker adopts it. */
+        if (status == ABE_IPC_ERR_UNAVAILABLE) {
+            /* No answer (deadline or lost connection): the create may still commit, or may have committed
+             * just before the persistence process died. A hand-back queued behind it on the same connection
+             * unowns it if it commits later (the supervisor then adopts it), and the next poll picks it up if
+             * it is already there. Without both it could stay `pending` and owned by a live worker forever.
+             */
+            g.poll_needed = 1;
+        }
+        if ((status == ABE_IPC_OK && g.leaving) || status == ABE_IPC_ERR_UNAVAILABLE) {
+            /* Committed while this worker leaves, or possibly committed: hand it back so another worker
+             * adopts it. */
             json_t *payload =
                 json_pack("{s:I,s:s}", "owner_pid", (json_int_t)getpid(), "execution_id", r->execution_id);
             if (payload &&

@@ -29,6 +29,7 @@
 abe_worker_t abe_worker;
 
 static volatile sig_atomic_t g_stop;
+static uint64_t g_seen_generation;
 static void on_accept_resume(h2o_timeout_entry_t *entry);
 static h2o_accept_ctx_t g_accept_ctx;
 static h2o_socket_t *g_listener;
@@ -37,6 +38,13 @@ static h2o_timeout_entry_t g_tick;
 static int g_handback_done;
 static h2o_timeout_t g_accept_pause_timeout;
 static h2o_timeout_entry_t g_accept_pause = {.cb = on_accept_resume};
+
+/* SIGUSR2 from the supervisor: executions were assigned to workers (adoption). The handler only interrupts
+ * epoll_wait; the loop then compares the shared adopt generation and polls at once. */
+static void on_wake_signal(int signo)
+{
+    (void)signo;
+}
 
 static void on_stop_signal(int signo)
 {
@@ -69,7 +77,13 @@ static void on_accept(h2o_socket_t *listener, const char *err)
              * loop at 100 % CPU and starve the connections we have. Stop accepting for a moment, as nginx
              * does; new connections wait in the kernel backlog meanwhile. */
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                abe_log_warn("accept: %s; pausing accepts for %d ms", strerror(errno), ABE_ACCEPT_PAUSE_MS);
+                static uint64_t last_warn_ns;
+                uint64_t now = abe_mono_ns();
+                if (last_warn_ns == 0 || now - last_warn_ns >= 10000000000ull) { /* at most one per 10 s */
+                    abe_log_warn("accept: %s; pausing accepts for %d ms", strerror(errno),
+                                 ABE_ACCEPT_PAUSE_MS);
+                    last_warn_ns = now;
+                }
                 h2o_socket_read_stop(listener);
                 if (!h2o_timeout_is_linked(&g_accept_pause))
                     h2o_timeout_link(abe_worker.loop, &g_accept_pause_timeout, &g_accept_pause);
@@ -133,10 +147,11 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_wake_signal;
+    sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
@@ -153,6 +168,8 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
         return 3;
     }
     abe_dbc_publish_pending(&w->shm->workers[index].db_pending);
+    if (abe_dbc_connect() != 0)
+        abe_log_warn("worker %d: persistence not reachable yet; will retry", index + 1);
     g_listener = h2o_evloop_socket_create(w->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     h2o_socket_read_start(g_listener, on_accept);
 
@@ -168,6 +185,12 @@ int abe_worker_main(int index, int listen_fd, h2o_globalconf_t *globalconf)
     while (!g_stop && !w->draining && !w->recycle) {
         h2o_evloop_run(w->loop, INT32_MAX);
         abe_log_flush();
+        /* Adopted executions start now rather than at the next 1 s tick (cheap: one atomic load unless
+         * the generation moved). */
+        if (atomic_load(&w->shm->adopt_generation) != g_seen_generation) {
+            g_seen_generation = atomic_load(&w->shm->adopt_generation);
+            abe_engine_poll_owned();
+        }
     }
     if (w->recycle && !g_stop)
         abe_log_info("worker %d recycling after %lld requests (WORKER_MAX_REQUESTS)", index + 1,

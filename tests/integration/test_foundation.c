@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,9 +214,10 @@ Test(foundation, body_and_header_limits)
     r = abe_it_post_json(&D, "/api/v1/workflows", nul_key);
     assert_envelope(&r, 422, NULL);
     char *issues = json_dumps(json_object_get(r.json, "detail"), JSON_COMPACT);
-    cr_assert_str_eq(issues, "[{\"loc\":[\"body\",\"steps\",0],\"msg\":\"Value error, NUL characters are not "
-                             "allowed\",\"type\":\"value_error\"},{\"loc\":[\"body\"],\"msg\":\"Value error, NUL "
-                             "characters are not allowed\",\"type\":\"value_error\"}]");
+    cr_assert_str_eq(issues,
+                     "[{\"loc\":[\"body\",\"steps\",0],\"msg\":\"Value error, NUL characters are not "
+                     "allowed\",\"type\":\"value_error\"},{\"loc\":[\"body\"],\"msg\":\"Value error, NUL "
+                     "characters are not allowed\",\"type\":\"value_error\"}]");
     free(issues);
     abe_it_resp_free(&r);
 
@@ -431,7 +433,8 @@ Test(limits, out_of_descriptors_does_not_spin, .timeout = 60)
 
     /* The daemon may hold 128 descriptors: 200 idle connections exhaust the worker's table. */
     int fds[200], nfds = 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)d.port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int i = 0; i < 200; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -446,7 +449,8 @@ Test(limits, out_of_descriptors_does_not_spin, .timeout = 60)
     long t0 = cpu_ticks(w[0]);
     usleep(1000000);
     long t1 = cpu_ticks(w[0]);
-    cr_assert(t0 >= 0, "cannot read worker %d's CPU time: %s (%d connections open)", (int)w[0], strerror(errno), nfds);
+    cr_assert(t0 >= 0, "cannot read worker %d's CPU time: %s (%d connections open)", (int)w[0],
+              strerror(errno), nfds);
     cr_assert(t1 - t0 < 30, "worker burned %ld ticks in 1 s with no work (spinning on accept)", t1 - t0);
     /* the established keep-alive connection is still served promptly */
     cr_assert_eq(curl_easy_perform(keep), CURLE_OK);
@@ -485,11 +489,13 @@ Test(limits, worker_recycling_loses_nothing, .timeout = 90)
     cr_assert_eq(abe_it_start(&d, env), 0);
     abe_it_resp_t r = abe_it_post_json(
         &d, "/api/v1/workflows",
-        "{\"name\":\"recycle\",\"steps\":[{\"name\":\"a\",\"duration_ms\":300},{\"name\":\"b\",\"depends_on\":[\"a\"],"
+        "{\"name\":\"recycle\",\"steps\":[{\"name\":\"a\",\"duration_ms\":300},{\"name\":\"b\",\"depends_"
+        "on\":[\"a\"],"
         "\"duration_ms\":300},{\"name\":\"c\",\"depends_on\":[\"b\"],\"duration_ms\":300}]}");
     cr_assert_eq(r.status, 200, "%s", r.body);
     char path[160];
-    snprintf(path, sizeof(path), "/api/v1/workflows/%s/execute", json_string_value(json_object_get(r.json, "id")));
+    snprintf(path, sizeof(path), "/api/v1/workflows/%s/execute",
+             json_string_value(json_object_get(r.json, "id")));
     abe_it_resp_free(&r);
     r = abe_it_post_json(&d, path, "{}");
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -521,6 +527,86 @@ Test(limits, worker_recycling_loses_nothing, .timeout = 90)
     }
     cr_assert_str_eq(status, "success", "execution did not finish across recycles: %s", r.body);
     abe_it_resp_free(&r);
+    cr_assert_eq(abe_it_stop(&d, 20), 0);
+    abe_it_cleanup(&d);
+}
+
+typedef struct ping_arg {
+    abe_it_daemon_t *d;
+    atomic_int *stop;
+    atomic_int failed;
+} ping_arg_t;
+
+/* Keep-alive pings until *stop; counts any answer other than 200. */
+static void *ping_loop(void *arg)
+{
+    ping_arg_t *pa = arg;
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/api/v1/ping", pa->d->base_url);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    while (!atomic_load(pa->stop)) {
+        long code = 0;
+        if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (code != 200) atomic_fetch_add(&pa->failed, 1);
+    }
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+/* Recycling under load with executions in flight on two workers: an adoption racing a worker's hand-back
+ * must never leave an execution owned by a pid that is gone (regression: they stayed `running`). */
+Test(limits, recycling_two_workers_executions_all_finish, .timeout = 120)
+{
+    abe_it_daemon_t d;
+    const char *env[] = {"WORKER_MAX_REQUESTS=10", NULL};
+    cr_assert_eq(abe_it_start(&d, env), 0);
+    abe_it_resp_t r = abe_it_post_json(
+        &d, "/api/v1/workflows",
+        "{\"name\":\"churn\",\"steps\":[{\"name\":\"a\",\"duration_ms\":200},{\"name\":\"b\",\"depends_on\":["
+        "\"a\"],"
+        "\"duration_ms\":300},{\"name\":\"c\",\"depends_on\":[\"b\"],\"duration_ms\":200}]}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    char exec_path[160];
+    snprintf(exec_path, sizeof(exec_path), "/api/v1/workflows/%s/execute",
+             json_string_value(json_object_get(r.json, "id")));
+    abe_it_resp_free(&r);
+
+    enum { N = 150 };
+    static char ids[N][40];
+    /* Background pings on both workers keep them recycling while the executes arrive. */
+    atomic_int stop = 0;
+    ping_arg_t pa = {.d = &d, .stop = &stop};
+    pthread_t pt[3];
+    for (int t = 0; t < 3; t++)
+        pthread_create(&pt[t], NULL, ping_loop, &pa);
+    for (int i = 0; i < N; i++) {
+        r = abe_it_post_json(&d, exec_path, "{}");
+        cr_assert_eq(r.status, 200, "execute %d -> %ld %s", i, r.status, r.body);
+        snprintf(ids[i], sizeof(ids[i]), "%s", json_string_value(json_object_get(r.json, "execution_id")));
+        abe_it_resp_free(&r);
+    }
+    atomic_store(&stop, 1);
+    for (int t = 0; t < 3; t++)
+        pthread_join(pt[t], NULL);
+    cr_assert_eq(atomic_load(&pa.failed), 0, "%d ping requests failed during recycling",
+                 atomic_load(&pa.failed));
+    for (int i = 0; i < N; i++) {
+        char path[192];
+        snprintf(path, sizeof(path), "/api/v1/workflows/executions/%.40s", ids[i]);
+        const char *status = NULL;
+        for (int t = 0; t < 200; t++) {
+            r = abe_it_get(&d, path);
+            status = json_string_value(json_object_get(json_object_get(r.json, "execution"), "status"));
+            if (status && strcmp(status, "success") == 0) break;
+            abe_it_resp_free(&r);
+            usleep(100000);
+        }
+        cr_assert_str_eq(status, "success", "execution %d stuck: %s", i, r.body);
+        abe_it_resp_free(&r);
+    }
     cr_assert_eq(abe_it_stop(&d, 20), 0);
     abe_it_cleanup(&d);
 }
