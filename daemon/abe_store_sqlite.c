@@ -1119,34 +1119,49 @@ static int recount(op_ctx_t *c, text_t exec_id, text_t ts)
     return step_done(c, s);
 }
 
+/* The fields every execution step row carries in create_execution and step_transition payloads. */
+typedef struct step_row {
+    text_t name, status, started, completed, error;
+    double dur;
+    int dur_null;
+    long long attempts;
+} step_row_t;
+
+/* Parse and check steps[index] of a payload into *row (strings borrowed from step). */
+static int f_step_row(op_ctx_t *c, json_t *step, size_t index, step_row_t *row)
+{
+    memset(row, 0, sizeof(*row));
+    if (!json_is_object(step)) return bad(c, "steps[%zu] must be an object", index);
+    CHECK(f_str(c, step, "step_name", 0, &row->name));
+    CHECK(f_str(c, step, "status", 0, &row->status));
+    if (!one_of(row->status.s, k_step_status, N_STEP_STATUS))
+        return bad(c, "steps[%zu].status '%s' is not a step status", index, row->status.s);
+    CHECK(f_str(c, step, "started_at", 1, &row->started));
+    CHECK(f_str(c, step, "completed_at", 1, &row->completed));
+    CHECK(f_num_or_null(c, step, "duration_ms", &row->dur, &row->dur_null));
+    CHECK(f_str(c, step, "error", 1, &row->error));
+    CHECK(f_int(c, step, "attempts", 0, INT_MAX, &row->attempts));
+    return 0;
+}
+
 static int insert_execution_step(op_ctx_t *c, text_t exec_id, json_t *step, size_t index, size_t nsteps)
 {
-    text_t name, status, started, completed, error;
-    long long pos, attempts;
-    double dur = 0;
-    int dur_null = 0, carried = 0;
-    if (!json_is_object(step)) return bad(c, "steps[%zu] must be an object", index);
+    step_row_t row;
+    long long pos;
+    int carried = 0;
+    CHECK(f_step_row(c, step, index, &row));
     CHECK(f_int(c, step, "position", 0, (long long)nsteps - 1, &pos));
-    CHECK(f_str(c, step, "step_name", 0, &name));
-    CHECK(f_str(c, step, "status", 0, &status));
-    if (!one_of(status.s, k_step_status, N_STEP_STATUS))
-        return bad(c, "steps[%zu].status '%s' is not a step status", index, status.s);
-    CHECK(f_str(c, step, "started_at", 1, &started));
-    CHECK(f_str(c, step, "completed_at", 1, &completed));
-    CHECK(f_num_or_null(c, step, "duration_ms", &dur, &dur_null));
-    CHECK(f_str(c, step, "error", 1, &error));
-    CHECK(f_int(c, step, "attempts", 0, INT_MAX, &attempts));
     CHECK(f_bool(c, step, "carried_over", &carried));
     sqlite3_stmt *s = c->st->st[S_EX_STEP_INSERT];
     b_text(c, s, 1, exec_id);
     b_int(c, s, 2, pos);
-    b_text(c, s, 3, name);
-    b_text(c, s, 4, status);
-    b_text(c, s, 5, started);
-    b_text(c, s, 6, completed);
-    b_real_or_null(c, s, 7, dur, dur_null);
-    b_text(c, s, 8, error);
-    b_int(c, s, 9, attempts);
+    b_text(c, s, 3, row.name);
+    b_text(c, s, 4, row.status);
+    b_text(c, s, 5, row.started);
+    b_text(c, s, 6, row.completed);
+    b_real_or_null(c, s, 7, row.dur, row.dur_null);
+    b_text(c, s, 8, row.error);
+    b_int(c, s, 9, row.attempts);
     b_int(c, s, 10, carried);
     return step_done(c, s);
 }
@@ -1240,32 +1255,21 @@ static int op_start_execution(op_ctx_t *c, json_t *p, json_t **res)
 
 static int update_execution_step(op_ctx_t *c, text_t exec_id, json_t *step, size_t index)
 {
-    text_t name, status, started, completed, error;
-    long long attempts;
-    double dur = 0;
-    int dur_null;
-    if (!json_is_object(step)) return bad(c, "steps[%zu] must be an object", index);
-    CHECK(f_str(c, step, "step_name", 0, &name));
-    CHECK(f_str(c, step, "status", 0, &status));
-    if (!one_of(status.s, k_step_status, N_STEP_STATUS))
-        return bad(c, "steps[%zu].status '%s' is not a step status", index, status.s);
-    CHECK(f_str(c, step, "started_at", 1, &started));
-    CHECK(f_str(c, step, "completed_at", 1, &completed));
-    CHECK(f_num_or_null(c, step, "duration_ms", &dur, &dur_null));
-    CHECK(f_str(c, step, "error", 1, &error));
-    CHECK(f_int(c, step, "attempts", 0, INT_MAX, &attempts));
+    step_row_t row;
+    CHECK(f_step_row(c, step, index, &row));
     sqlite3_stmt *s = c->st->st[S_EX_STEP_UPDATE];
     b_text(c, s, 1, exec_id);
-    b_text(c, s, 2, name);
-    b_text(c, s, 3, status);
-    b_text(c, s, 4, started);
-    b_text(c, s, 5, completed);
-    b_real_or_null(c, s, 6, dur, dur_null);
-    b_text(c, s, 7, error);
-    b_int(c, s, 8, attempts);
+    b_text(c, s, 2, row.name);
+    b_text(c, s, 3, row.status);
+    b_text(c, s, 4, row.started);
+    b_text(c, s, 5, row.completed);
+    b_real_or_null(c, s, 6, row.dur, row.dur_null);
+    b_text(c, s, 7, row.error);
+    b_int(c, s, 8, row.attempts);
     CHECK(step_done(c, s));
     if (sqlite3_changes(c->st->db) == 0)
-        return status_msg(c, ABE_IPC_ERR_NOT_FOUND, "step '%s' not found in execution %s", name.s, exec_id.s);
+        return status_msg(c, ABE_IPC_ERR_NOT_FOUND, "step '%s' not found in execution %s", row.name.s,
+                          exec_id.s);
     return 0;
 }
 
