@@ -97,8 +97,7 @@ static int wait_ready(abe_it_daemon_t *d)
 {
     long want = 2;
     for (const char *const *e = d->env; e && *e; e++)
-        if (strncmp(*e, "UVICORN_WORKERS=", 16) == 0)
-            want = atol(*e + 16);
+        if (strncmp(*e, "UVICORN_WORKERS=", 16) == 0) want = atol(*e + 16);
     for (int i = 0; i < 1000; i++) {
         int status;
         if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
@@ -354,4 +353,26 @@ char *abe_it_read_log(abe_it_daemon_t *d)
     fclose(f);
     if (s) s[got] = '\0';
     return s;
+}
+
+int abe_it_agents_dir(const char *yaml, char *dir, size_t dirlen)
+{
+    snprintf(dir, dirlen, "/tmp/abe-it-agents-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    if (!yaml) return 0;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/agents.yaml", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    int ok = fputs(yaml, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+void abe_it_agents_dir_remove(const char *dir)
+{
+    if (!dir || !dir[0]) return;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/agents.yaml", dir);
+    unlink(path);
+    rmdir(dir);
 }

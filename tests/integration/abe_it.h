@@ -75,6 +75,14 @@ int abe_it_children(abe_it_daemon_t *d, const char *comm, pid_t *out, int max);
  * the last pred value. */
 int abe_it_wait_until(int (*pred)(void *arg), void *arg, int timeout_ms);
 
+/*
+ * abe_it_agents_dir — make a fresh temp directory holding an agents.yaml with the given content (none when
+ * yaml is NULL), for AGENTS_CONFIG_DIR. dir receives its path. Returns 0 or -1. abe_it_agents_dir_remove
+ * deletes it again.
+ */
+int abe_it_agents_dir(const char *yaml, char *dir, size_t dirlen);
+void abe_it_agents_dir_remove(const char *dir);
+
 /* abe_it_read_log — the daemon log so far (malloc'd, NUL-terminated). */
 char *abe_it_read_log(abe_it_daemon_t *d);
 

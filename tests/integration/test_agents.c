@@ -28,16 +28,8 @@ static const char *const AGENT_KEYS[] = {"id",           "name",   "category", "
 /* Start a daemon whose AGENTS_CONFIG_DIR is a fresh directory holding yaml (or no agents.yaml if NULL). */
 static void start_with_registry(const char *yaml)
 {
-    snprintf(agents_dir, sizeof(agents_dir), "/tmp/abe-it-agents-XXXXXX");
-    cr_assert_not_null(mkdtemp(agents_dir), "mkdtemp: %s", strerror(errno));
-    if (yaml) {
-        char path[300];
-        snprintf(path, sizeof(path), "%s/agents.yaml", agents_dir);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
-        fputs(yaml, f);
-        fclose(f);
-    }
+    cr_assert_eq(abe_it_agents_dir(yaml, agents_dir, sizeof(agents_dir)), 0, "agents dir: %s",
+                 strerror(errno));
     snprintf(agents_env, sizeof(agents_env), "AGENTS_CONFIG_DIR=%s", agents_dir);
     const char *env[] = {agents_env, NULL};
     cr_assert_eq(abe_it_start(&D, env), 0, "daemon did not start");
@@ -47,12 +39,7 @@ static void stop_daemon(void)
 {
     abe_it_stop(&D, 30);
     abe_it_cleanup(&D);
-    if (agents_dir[0]) {
-        char path[300];
-        snprintf(path, sizeof(path), "%s/agents.yaml", agents_dir);
-        unlink(path);
-        rmdir(agents_dir);
-    }
+    abe_it_agents_dir_remove(agents_dir);
 }
 
 static void start_shipped(void)

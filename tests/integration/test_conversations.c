@@ -48,14 +48,8 @@ static const char LOAD_MSG[] = "Hello agent, please summarise the performance pi
 
 static void start_daemon(void)
 {
-    snprintf(agents_dir, sizeof(agents_dir), "/tmp/abe-it-conv-agents-XXXXXX");
-    cr_assert_not_null(mkdtemp(agents_dir), "mkdtemp: %s", strerror(errno));
-    char path[300];
-    snprintf(path, sizeof(path), "%s/agents.yaml", agents_dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(AGENTS_YAML, f);
-    fclose(f);
+    cr_assert_eq(abe_it_agents_dir(AGENTS_YAML, agents_dir, sizeof(agents_dir)), 0, "agents dir: %s",
+                 strerror(errno));
     snprintf(agents_env, sizeof(agents_env), "AGENTS_CONFIG_DIR=%s", agents_dir);
     const char *env[] = {agents_env, NULL};
     cr_assert_eq(abe_it_start(&D, env), 0, "daemon did not start");
@@ -65,10 +59,7 @@ static void stop_daemon(void)
 {
     abe_it_stop(&D, 30);
     abe_it_cleanup(&D);
-    char path[300];
-    snprintf(path, sizeof(path), "%s/agents.yaml", agents_dir);
-    unlink(path);
-    rmdir(agents_dir);
+    abe_it_agents_dir_remove(agents_dir);
 }
 
 TestSuite(conversations, .init = start_daemon, .fini = stop_daemon, .timeout = 240);
