@@ -52,7 +52,7 @@
 #define ABE_PERSIST_CALL_MS 1000
 #define ABE_PERSIST_MAX_FAILURES 5 /* consecutive failed restarts before the daemon gives up (exit 1) */
 
-typedef enum { SLOT_FREE = 0, SLOT_RUNNING, SLOT_STOPPING, SLOT_WAIT_RESPAWN } slot_state_t;
+typedef enum { SLOT_FREE = 0, SLOT_RUNNING, SLOT_WAIT_RESPAWN } slot_state_t;
 
 typedef struct child_slot {
     pid_t pid;
@@ -380,7 +380,7 @@ static void reap_children(void)
             /* Whatever way it ended, anything still owned by this pid is handed back: its own hand-back may
              * have raced an adoption that committed after it (harmless when it owns nothing). */
             if (S.n_dead < ABE_MAX_DEAD_PIDS) S.dead_pids[S.n_dead++] = pid;
-            if (S.stopping || w->state == SLOT_STOPPING) {
+            if (S.stopping) {
                 w->state = SLOT_FREE;
                 abe_log_info("worker %d (pid %d) %s", i + 1, (int)pid, how);
                 continue;

@@ -563,7 +563,3 @@ size_t abe_engine_handback(void (*done)(void *arg), void *arg)
     return n;
 }
 
-size_t abe_engine_active(void)
-{
-    return g.nlive;
-}

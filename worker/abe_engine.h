@@ -27,9 +27,6 @@ void abe_engine_poll_owned(void);
  */
 size_t abe_engine_handback(void (*done)(void *arg), void *arg);
 
-/* abe_engine_active — executions currently driven by this worker. */
-size_t abe_engine_active(void);
-
 struct abe_plan;
 
 /*
