@@ -15,7 +15,6 @@
 typedef struct abe_shm_worker {
     _Atomic int pid;    /* 0 = free slot */
     _Atomic int ready;  /* 1 once the worker's loop is accepting */
-    _Atomic int conns;  /* open HTTP connections (accept balancing) */
     _Atomic int draining;
     _Atomic int64_t db_pending; /* this worker's operations sent to persistence and not yet answered */
 } abe_shm_worker_t;

@@ -302,7 +302,6 @@ static void spawn_worker(int i)
 {
     atomic_store(&S.shm->workers[i].ready, 0);
     atomic_store(&S.shm->workers[i].draining, 0);
-    atomic_store(&S.shm->workers[i].conns, 0);
     atomic_store(&S.shm->workers[i].db_pending, 0);
     pid_t pid = fork();
     if (pid < 0) {
