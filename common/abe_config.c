@@ -101,6 +101,7 @@ static const key_desc_t g_keys[] = {
     D_STR("UVICORN_HOST", host, F_NONEMPTY),
     D_INT("UVICORN_PORT", port, 1, 65535),
     D_INT("UVICORN_WORKERS", workers, 1, 64),
+    D_INT("UVICORN_BACKLOG", backlog, 1, 65535),
     D_INT("GRACEFUL_TIMEOUT", graceful_timeout_s, 1, 3600),
     D_INT("KEEPALIVE_TIMEOUT", keepalive_timeout_s, 0, 3600),
     D_I64("MAX_BODY_BYTES", max_body_bytes, 1024, 67108864),
@@ -764,6 +765,7 @@ void abe_config_defaults(abe_config_t *cfg)
     snprintf(cfg->host, sizeof(cfg->host), "0.0.0.0");
     cfg->port = 8000;
     cfg->workers = 2;
+    cfg->backlog = 2048;
     cfg->graceful_timeout_s = 30;
     cfg->keepalive_timeout_s = 10;
     cfg->max_body_bytes = 1048576;

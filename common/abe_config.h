@@ -22,6 +22,9 @@ typedef struct abe_config {
     char host[256];                 /* UVICORN_HOST, default "0.0.0.0" */
     int port;                       /* UVICORN_PORT 1..65535, default 8000 */
     int workers;                    /* UVICORN_WORKERS 1..64, default 2 */
+    int backlog;                    /* UVICORN_BACKLOG 1..65535, default 2048 (uvicorn's): listen(2) backlog;
+                                     * not in SPEC §10 — the foundation issue asks for it; the kernel caps it at
+                                     * net.core.somaxconn */
     int graceful_timeout_s;         /* GRACEFUL_TIMEOUT 1..3600, default 30 */
     int keepalive_timeout_s;        /* KEEPALIVE_TIMEOUT 0..3600, default 10 */
     int64_t max_body_bytes;         /* MAX_BODY_BYTES 1024..67108864, default 1048576 */

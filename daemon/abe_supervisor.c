@@ -38,7 +38,6 @@
 #include "abe_util.h"
 #include "abe_worker.h"
 
-#define ABE_LISTEN_BACKLOG 1024
 #define ABE_TICK_MS 100
 #define ABE_BACKOFF_MIN_NS 100000000ull   /* 0.1 s */
 #define ABE_BACKOFF_MAX_NS 10000000000ull /* 10 s */
@@ -121,7 +120,7 @@ static int bind_http(const abe_config_t *cfg)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     }
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, ABE_LISTEN_BACKLOG) != 0) {
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, cfg->backlog) != 0) {
         abe_log_error("cannot listen on %s:%d: %s", cfg->host, cfg->port, strerror(errno));
         if (fd >= 0) close(fd);
         freeaddrinfo(res);

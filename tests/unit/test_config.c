@@ -69,6 +69,7 @@ static void assert_default_values(const abe_config_t *c)
     cr_assert_str_eq(c->host, "0.0.0.0");
     cr_assert_eq(c->port, 8000);
     cr_assert_eq(c->workers, 2);
+    cr_assert_eq(c->backlog, 2048);
     cr_assert_eq(c->graceful_timeout_s, 30);
     cr_assert_eq(c->keepalive_timeout_s, 10);
     cr_assert_eq(c->max_body_bytes, 1048576);
@@ -372,6 +373,8 @@ Test(config, integer_range_names_key)
     expect_env_error("UVICORN_PORT=65536", "UVICORN_PORT");
     expect_env_error("UVICORN_PORT=4294967297", "UVICORN_PORT"); /* would wrap to 1 in an int */
     expect_env_error("UVICORN_WORKERS=0", "UVICORN_WORKERS");
+    expect_env_error("UVICORN_BACKLOG=0", "UVICORN_BACKLOG");
+    expect_env_error("UVICORN_BACKLOG=65536", "UVICORN_BACKLOG");
     expect_env_error("UVICORN_WORKERS=65", "UVICORN_WORKERS");
     expect_env_error("GRACEFUL_TIMEOUT=0", "GRACEFUL_TIMEOUT");
     expect_env_error("GRACEFUL_TIMEOUT=3601", "GRACEFUL_TIMEOUT");
