@@ -195,12 +195,7 @@ int abe_h_conv_list(abe_req_t *r)
     int64_t total = 0;
     if (abe_dbr_list_conversations(dbr, limit, offset, &items, &total) != ABE_DBR_OK)
         return abe_req_read_failed(r, "list conversations");
-    json_t *body =
-        json_pack("{s:o,s:I,s:I,s:I,s:o}", "conversations", items, "total", (json_int_t)total, "limit",
-                  (json_int_t)limit, "offset", (json_int_t)offset, "timestamp", abe_json_timestamp());
-    if (!body) return -1;
-    abe_send_json(r, 200, body);
-    return 0;
+    return abe_send_page(r, "conversations", items, total, limit, offset, 1);
 }
 
 /* ---- GET /api/v1/conversations/{conversation_id} --------------------------------------------------- */

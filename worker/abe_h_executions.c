@@ -168,7 +168,7 @@ int abe_h_wf_execute(abe_req_t *r)
  * Shared by both list routes: validate limit/offset/status (SPEC §3.6), then, when must_exist_wf is set,
  * check that workflow exists (404), then list. wf_filter may be NULL.
  */
-static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter_len, int must_exist_wf)
+static int list_executions(abe_req_t *r, const char *wf_filter, int must_exist_wf)
 {
     abe_validator_t v;
     abe_v_init(&v, "query");
@@ -185,8 +185,7 @@ static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter
     if (!dbr) return -1;
     if (must_exist_wf) {
         json_t *wf = NULL;
-        int rc = wf_filter && strlen(wf_filter) == wf_filter_len ? abe_dbr_get_workflow(dbr, wf_filter, &wf)
-                                                                 : ABE_DBR_NOT_FOUND;
+        int rc = abe_dbr_get_workflow(dbr, wf_filter, &wf);
         json_decref(wf);
         if (rc == ABE_DBR_NOT_FOUND) {
             abe_send_error(r, 404, "Workflow not found");
@@ -196,29 +195,19 @@ static int list_executions(abe_req_t *r, const char *wf_filter, size_t wf_filter
     }
     json_t *items = NULL;
     int64_t total = 0;
-    if (wf_filter && strlen(wf_filter) != wf_filter_len) {
-        /* An id with an embedded NUL matches nothing. */
-        items = json_array();
-    } else if (abe_dbr_list_executions(dbr, wf_filter, status, limit, offset, &items, &total) != ABE_DBR_OK) {
+    if (abe_dbr_list_executions(dbr, wf_filter, status, limit, offset, &items, &total) != ABE_DBR_OK)
         return abe_req_read_failed(r, "list_executions");
-    }
-    json_t *body = json_pack("{s:o,s:I,s:I,s:I}", "items", items, "total", (json_int_t)total, "limit",
-                             (json_int_t)limit, "offset", (json_int_t)offset);
-    if (!body) return -1;
-    abe_send_json(r, 200, body);
-    return 0;
+    return abe_send_page(r, "items", items, total, limit, offset, 0);
 }
 
 int abe_h_exec_list(abe_req_t *r)
 {
-    size_t len = 0;
-    const char *wf = abe_query_get(r, "workflow_id", &len);
-    return list_executions(r, wf, len, 0);
+    return list_executions(r, abe_query_get(r, "workflow_id", NULL), 0);
 }
 
 int abe_h_wf_executions(abe_req_t *r)
 {
-    return list_executions(r, r->params[0], r->param_lens[0], 1);
+    return list_executions(r, r->params[0], 1);
 }
 
 /* ---- GET /api/v1/workflows/executions/{execution_id} --------------------------------------------- */

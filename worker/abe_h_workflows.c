@@ -287,8 +287,7 @@ int abe_h_wf_list(abe_req_t *r)
     abe_v_init(&v, "query");
     int64_t limit, offset;
     if (!abe_parse_pagination(r, &v, WF_LIMIT_DEFAULT, WF_LIMIT_MAX, &limit, &offset)) {
-        abe_send_error_detail(r, 422, abe_v_take_issues(&v));
-        abe_v_free(&v);
+        abe_send_issues(r, &v);
         return 0;
     }
     abe_v_free(&v);
@@ -298,12 +297,7 @@ int abe_h_wf_list(abe_req_t *r)
     int64_t total = 0;
     if (abe_dbr_list_workflows(dbr, limit, offset, &items, &total) != ABE_DBR_OK)
         return abe_req_read_failed(r, "list_workflows");
-    json_t *body =
-        json_pack("{s:o,s:I,s:I,s:I,s:o}", "workflows", items, "total", (json_int_t)total, "limit",
-                  (json_int_t)limit, "offset", (json_int_t)offset, "timestamp", abe_json_timestamp());
-    if (!body) return -1;
-    abe_send_json(r, 200, body);
-    return 0;
+    return abe_send_page(r, "workflows", items, total, limit, offset, 1);
 }
 
 /* ---- GET /api/v1/workflows/{workflow_id} --------------------------------------------------------- */

@@ -313,6 +313,17 @@ json_t *abe_parse_json_body(abe_req_t *r)
     return doc;
 }
 
+int abe_send_page(abe_req_t *r, const char *key, json_t *items, int64_t total, int64_t limit, int64_t offset,
+                  int with_timestamp)
+{
+    json_t *body = json_pack("{s:o,s:I,s:I,s:I}", key, items, "total", (json_int_t)total, "limit",
+                             (json_int_t)limit, "offset", (json_int_t)offset);
+    if (!body) return -1;
+    if (with_timestamp) json_object_set_new(body, "timestamp", abe_json_timestamp());
+    abe_send_json(r, 200, body);
+    return 0;
+}
+
 void abe_send_issues(abe_req_t *r, struct abe_validator *v)
 {
     abe_send_error_detail(r, 422, abe_v_take_issues(v));

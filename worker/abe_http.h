@@ -86,6 +86,14 @@ json_t *abe_parse_json_body(abe_req_t *r);
 /* abe_json_timestamp — new JSON string holding the current SPEC §2.1 timestamp. */
 json_t *abe_json_timestamp(void);
 
+/*
+ * abe_send_page — 200 with a SPEC §2.4 page: {<key>: items, "total", "limit", "offset"} and, when
+ * with_timestamp, a trailing "timestamp" (the conversation and workflow lists have one, executions not).
+ * Steals items. Returns 0, or -1 on allocation failure (the handler returns it: pipeline 500).
+ */
+int abe_send_page(abe_req_t *r, const char *key, json_t *items, int64_t total, int64_t limit, int64_t offset,
+                  int with_timestamp);
+
 /* abe_send_issues — answer 422 with the issue list collected in v (SPEC §2.3) and release v. */
 void abe_send_issues(abe_req_t *r, struct abe_validator *v);
 
